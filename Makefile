@@ -1,0 +1,135 @@
+# taskmesh — one entry point.
+#   make            build everything (out of tree, under build/)
+#   make run        embedded PostgreSQL + Kafka + the six daemons; prints the gateway URL
+#   make test       unit, integration and system tests; ends with "N passed, N failed"
+#   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make check      format, static checks, docker-compose.yml validation
+#   make bench      wrk against the gateway (not part of make test)
+#   make deps       install missing Debian packages (apt-get)
+#   make clean
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+CC ?= cc
+ifeq ($(SANITIZE),1)
+VARIANT := san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1
+else
+VARIANT := rel
+SANFLAGS :=
+OPT := -O2
+endif
+
+B := build/$(VARIANT)
+GEN := build/gen
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+CPPFLAGS := -D_GNU_SOURCE -Icommon -I$(GEN) \
+	-DTM_VERSION='"$(VERSION)"' -DTM_DEFAULT_MIGRATIONS_DIR='"$(CURDIR)/migrations"'
+CFLAGS := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wno-unused-parameter -fno-strict-aliasing -pthread $(SANFLAGS) -MMD -MP
+# generated protobuf-c code is not ours to lint
+GEN_CFLAGS := -std=c17 $(OPT) -g -Wall -Werror -pthread $(SANFLAGS) -MMD -MP
+LDFLAGS := -pthread $(SANFLAGS)
+LDLIBS := -lnng -lrdkafka -lpq -lprotobuf-c -lcjson -lmicrohttpd -lcurl -lssl -lcrypto -largon2 -lm
+
+# ---- protobuf contracts -------------------------------------------------------
+PROTOS := $(sort $(wildcard proto/taskmesh/v1/*.proto))
+TEST_PROTOS := $(sort $(wildcard tests/proto/taskmesh/test/v1/*.proto))
+PB_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PB_H := $(PB_C:.c=.h)
+TPB_C := $(patsubst tests/proto/%.proto,$(GEN)/%.pb-c.c,$(TEST_PROTOS))
+TPB_H := $(TPB_C:.c=.h)
+
+$(GEN)/taskmesh/v1/%.pb-c.c $(GEN)/taskmesh/v1/%.pb-c.h: proto/taskmesh/v1/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+$(GEN)/taskmesh/test/v1/%.pb-c.c $(GEN)/taskmesh/test/v1/%.pb-c.h: tests/proto/taskmesh/test/v1/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=tests/proto --c_out=$(GEN) $<
+
+# ---- libtaskmesh ---------------------------------------------------------------
+COMMON_SRC := $(sort $(wildcard common/*.c))
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o) $(PB_C:$(GEN)/%.c=$(B)/obj/gen/%.o)
+LIB := $(B)/lib/libtaskmesh.a
+
+$(B)/obj/gen/%.o: $(GEN)/%.c | $(PB_H) $(TPB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(GEN_CFLAGS) -c -o $@ $<
+
+$(B)/obj/%.o: %.c | $(PB_H) $(TPB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+# ---- daemons -----------------------------------------------------------------
+SERVICES := gateway projects matching payments messaging learning
+DAEMONS := $(SERVICES:%=$(B)/bin/tm-%) $(B)/bin/tm-devkafka
+
+define daemon_rule
+$(1)_OBJ := $$(patsubst %.c,$(B)/obj/%.o,$$(sort $$(wildcard services/$(1)/*.c)))
+$(B)/bin/tm-$(1): $$($(1)_OBJ) $(LIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call daemon_rule,$(s))))
+
+DEVKAFKA_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard deploy/devkafka/*.c)))
+$(B)/bin/tm-devkafka: $(DEVKAFKA_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- tests -------------------------------------------------------------------
+SUPPORT_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard tests/support/*.c))) \
+	$(TPB_C:$(GEN)/%.c=$(B)/obj/gen/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c tests/integration/test_*.c tests/system/test_*.c))
+TEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+
+$(B)/tests/%: $(B)/obj/tests/%.o $(SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# ---- benchmarks ----------------------------------------------------------------
+# ---- targets -------------------------------------------------------------------
+.PHONY: all build deps run test check fmt bench clean tests
+# Installing missing packages comes first, then the (parallel) build.
+all:
+	@bash deploy/deps.sh --quiet
+	@$(MAKE) --no-print-directory build
+
+build: $(DAEMONS)
+
+tests: build $(TEST_BIN)
+
+deps:
+	@bash deploy/deps.sh
+
+run: all
+	@bash deploy/devstack run
+
+test:
+	@bash deploy/deps.sh --quiet
+	@$(MAKE) --no-print-directory tests
+	@bash tests/run.sh $(B)
+
+check:
+	@bash deploy/deps.sh --quiet
+	@bash deploy/check.sh
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+bench: all
+	@bash bench/run.sh $(B)
+
+clean:
+	rm -rf build
+
+.SECONDARY:
+-include $(shell find build/$(VARIANT)/obj -name '*.d' 2>/dev/null)
