@@ -22,8 +22,8 @@ SANFLAGS :=
 OPT := -O2
 endif
 
-B := build/$(VARIANT)
-GEN := build/gen
+B ?= build/$(VARIANT)
+GEN ?= build/gen
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 CPPFLAGS := -D_GNU_SOURCE -Icommon -I$(GEN) \
