@@ -132,4 +132,4 @@ clean:
 	rm -rf build
 
 .SECONDARY:
--include $(shell find build/$(VARIANT)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
