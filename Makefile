@@ -26,7 +26,7 @@ B ?= build/$(VARIANT)
 GEN ?= build/gen
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-CPPFLAGS := -D_GNU_SOURCE -Icommon -I$(GEN) \
+CPPFLAGS := -D_GNU_SOURCE -Icommon -I$(GEN) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
 	-DTM_VERSION='"$(VERSION)"' -DTM_DEFAULT_MIGRATIONS_DIR='"$(CURDIR)/migrations"'
 CFLAGS := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wno-unused-parameter -fno-strict-aliasing -pthread $(SANFLAGS) -MMD -MP

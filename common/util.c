@@ -255,3 +255,72 @@ size_t tm_utf8_len(const char *s, size_t len)
 			n++;
 	return n;
 }
+
+int tm_base64url_encode(const void *in, size_t len, char *out, size_t outlen)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const unsigned char *s = in;
+	size_t need = (len / 3) * 4 + (len % 3 ? len % 3 + 1 : 0);
+	size_t o = 0;
+
+	if (need + 1 > outlen)
+		return -1;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < len)
+			v |= s[i + 2];
+		out[o++] = abc[(v >> 18) & 63];
+		out[o++] = abc[(v >> 12) & 63];
+		if (i + 1 < len)
+			out[o++] = abc[(v >> 6) & 63];
+		if (i + 2 < len)
+			out[o++] = abc[v & 63];
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+static int b64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+int tm_base64url_decode(const char *in, size_t len, void *out, size_t outlen)
+{
+	unsigned char *d = out;
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	if (len % 4 == 1)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64url_value((unsigned char)in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= outlen)
+				return -1;
+			d[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	if (acc != 0) /* non-canonical trailing bits */
+		return -1;
+	return (int)o;
+}

@@ -53,6 +53,7 @@ bool tm_db_in_tx(const struct tm_db *db);
 const char *tm_db_error(const struct tm_db *db);   /* last error, one line */
 const char *tm_db_sqlstate(const struct tm_db *db); /* last SQLSTATE or "" */
 PGconn *tm_db_conn(struct tm_db *db);               /* for LISTEN/notify waits */
+const char *tm_db_schema(const struct tm_db *db);   /* the search_path schema or "" */
 unsigned long tm_db_reconnects(void);               /* process-wide count */
 
 /* A process-wide health flag other threads update (last connection outcome). */

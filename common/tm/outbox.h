@@ -9,6 +9,7 @@
 #ifndef TM_OUTBOX_H
 #define TM_OUTBOX_H
 
+#include <stdbool.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "tm/db.h"
@@ -47,5 +48,8 @@ int tm_outbox_relay_start(struct tm_outbox_relay **out, const struct tm_outbox_r
 /* Publishes what is pending (bounded by delivery_timeout_ms), flushes the
  * producer, and joins the thread. */
 void tm_outbox_relay_stop(struct tm_outbox_relay *r);
+
+/* False after the last relay round failed to deliver (Kafka unreachable). */
+bool tm_outbox_kafka_healthy(void);
 
 #endif

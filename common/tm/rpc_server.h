@@ -19,6 +19,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "taskmesh/v1/envelope.pb-c.h"
+#include "taskmesh/v1/ops.pb-c.h"
 #include "tm/arena.h"
 #include "tm/db.h"
 #include "tm/errors.h"
@@ -38,6 +39,7 @@ struct tm_rpc_call {
 	char message[256];
 	int ndetails;
 	Taskmesh__V1__ErrorDetail details[TM_RPC_MAX_DETAILS];
+	struct tm_rpc_server *server; /* internal: the server running the call */
 };
 
 /* A handler returns TM_OK with *out set to a message in call->arena (or NULL
@@ -61,6 +63,9 @@ struct tm_rpc_method {
 /* Sets the error of the call; returns `code` for `return tm_rpc_fail(...)`. */
 enum tm_code tm_rpc_fail(struct tm_rpc_call *call, enum tm_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Logs the database error of call->db and sets SERVICE_UNAVAILABLE (database
+ * down) or INTERNAL; returns that code. */
+enum tm_code tm_rpc_db_fail(struct tm_rpc_call *call);
 /* Adds a field violation (VALIDATION_FAILED); returns TM_E_VALIDATION_FAILED. */
 enum tm_code tm_rpc_field_error(struct tm_rpc_call *call, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -37,6 +37,7 @@ struct tm_daemon_config {
 
 struct tm_daemon {
 	const char *name;        /* "projects" */
+	const char *schema;      /* owned schema: the name, "identity" for the gateway */
 	char daemon_name[32];    /* "tm-projects" */
 	char topic[48];          /* "tm.projects.v1": the topic it publishes */
 	struct tm_daemon_config cfg;

@@ -36,6 +36,13 @@ bool tm_utf8_valid(const char *s, size_t len);
 /* Number of code points in valid UTF-8. */
 size_t tm_utf8_len(const char *s, size_t len);
 
+/* base64url without padding (RFC 4648 §5), as JWTs use it. Encode writes a
+ * NUL-terminated string of at most outlen bytes and returns its length, or -1
+ * if it does not fit. Decode accepts only the URL-safe alphabet without
+ * padding; returns the decoded length, or -1 on bad input or no room. */
+int tm_base64url_encode(const void *in, size_t len, char *out, size_t outlen);
+int tm_base64url_decode(const char *in, size_t len, void *out, size_t outlen);
+
 #define TM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -1,0 +1,391 @@
+/* Transactional outbox and its relay; see tm/outbox.h. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tm/buf.h"
+#include "tm/bus.h"
+#include "tm/log.h"
+#include "tm/outbox.h"
+#include "tm/stats.h"
+#include "tm/util.h"
+
+#define RELAY_BATCH_MAX 1000                  /* upper bound of cfg->batch_max */
+#define RELAY_RETRY_PAUSE_MAX_MS 5000         /* pause after failed rounds grows to this */
+#define RELAY_HOUSEKEEPING_MS (10 * 60 * 1000) /* how often old rows are pruned */
+#define OUTBOX_SENT_RETENTION "7 days"        /* sent rows kept for inspection */
+#define IDEMPOTENCY_RETENTION "24 hours"      /* keys replay for this long */
+
+void tm_outbox_channel(const char *schema, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "tm_outbox_%s", schema);
+}
+
+int tm_outbox_add(struct tm_db *db, const char *topic, const char *subject,
+		  const ProtobufCMessage *body, const char *source, const char *trace_id,
+		  char event_id[TM_UUID_LEN + 1])
+{
+	char id[TM_UUID_LEN + 1], ts[32], channel[96];
+	Taskmesh__V1__Event ev = TASKMESH__V1__EVENT__INIT;
+	int rc = TM_DB_ERR;
+
+	if (!tm_db_in_tx(db)) {
+		tm_error("tm_outbox_add outside a transaction (bug)");
+		return TM_DB_ERR;
+	}
+	if (tm_uuid_v4(id) != 0)
+		return TM_DB_ERR;
+	tm_rfc3339(tm_now_ms(), ts);
+	ev.id = id;
+	ev.type = (char *)body->descriptor->name;
+	ev.source = (char *)source;
+	ev.subject = (char *)subject;
+	ev.time = ts;
+	ev.trace_id = (char *)(trace_id ? trace_id : "");
+	ev.body.len = protobuf_c_message_get_packed_size(body);
+	ev.body.data = malloc(ev.body.len ? ev.body.len : 1);
+	if (!ev.body.data)
+		return TM_DB_ERR;
+	protobuf_c_message_pack(body, ev.body.data);
+	size_t len = taskmesh__v1__event__get_packed_size(&ev);
+	uint8_t *payload = malloc(len ? len : 1);
+	if (!payload)
+		goto out_body;
+	taskmesh__v1__event__pack(&ev, payload);
+
+	const char *vals[] = {id, topic, subject, ev.type, (const char *)payload};
+	int lens[] = {0, 0, 0, 0, (int)len};
+	int fmts[] = {0, 0, 0, 0, 1};
+	rc = tm_db_query_bin(db, NULL,
+			     "INSERT INTO outbox (event_id, topic, subject, type, payload) "
+			     "VALUES ($1, $2, $3, $4, $5)",
+			     5, vals, lens, fmts);
+	if (rc == TM_DB_OK) {
+		tm_outbox_channel(tm_db_schema(db), channel, sizeof(channel));
+		const char *np[] = {channel};
+		/* delivered at commit, so the relay wakes only for committed rows */
+		rc = tm_db_query(db, NULL, "SELECT pg_notify($1, '')", 1, np);
+	}
+	if (rc == TM_DB_OK && event_id)
+		memcpy(event_id, id, sizeof(id));
+	free(payload);
+out_body:
+	free(ev.body.data);
+	return rc;
+}
+
+/* One record of a relay round: its row id and the delivery outcome. */
+struct slot {
+	int64_t id;
+	rd_kafka_resp_err_t err;
+	bool done; /* delivery report received */
+};
+
+struct tm_outbox_relay {
+	struct tm_outbox_relay_config cfg;
+	struct tm_db *db;
+	struct tm_producer *producer;
+	pthread_t thread;
+	int stop_fd;            /* eventfd: written once to stop */
+	atomic_bool stopping;
+	unsigned long listen_epoch; /* tm_db_reconnects() when LISTEN was issued; ~0 = never */
+	int64_t next_housekeeping_ms;
+	struct slot slots[RELAY_BATCH_MAX];
+	int nslots, pending_reports;
+	struct tm_stat *published, *failed, *pending_gauge;
+};
+
+static atomic_bool kafka_healthy = true;
+
+bool tm_outbox_kafka_healthy(void)
+{
+	return atomic_load(&kafka_healthy);
+}
+
+static void on_delivery(void *opaque, rd_kafka_resp_err_t err, void *ud)
+{
+	struct tm_outbox_relay *r = ud;
+	struct slot *s = opaque;
+	s->err = err;
+	s->done = true;
+	r->pending_reports--;
+}
+
+/* (Re)issues LISTEN after start or a reconnect. */
+static void ensure_listen(struct tm_outbox_relay *r)
+{
+	char channel[96], sql[128];
+
+	if (r->listen_epoch == tm_db_reconnects())
+		return;
+	tm_outbox_channel(r->cfg.schema, channel, sizeof(channel));
+	snprintf(sql, sizeof(sql), "LISTEN %s", channel); /* schema validated: plain identifier */
+	if (tm_db_query(r->db, NULL, sql, 0, NULL) == TM_DB_OK)
+		r->listen_epoch = tm_db_reconnects();
+}
+
+/* Sleeps until a NOTIFY, the stop signal, or timeout_ms. */
+static void wait_for_work(struct tm_outbox_relay *r, int timeout_ms)
+{
+	PGconn *c = tm_db_conn(r->db);
+	struct pollfd fds[2] = {{.fd = r->stop_fd, .events = POLLIN},
+				{.fd = PQsocket(c), .events = POLLIN}};
+	int nfds = fds[1].fd >= 0 ? 2 : 1;
+
+	if (poll(fds, (nfds_t)nfds, timeout_ms) > 0 && nfds == 2 && (fds[1].revents & POLLIN)) {
+		PQconsumeInput(c);
+		PGnotify *n;
+		while ((n = PQnotifies(c)) != NULL)
+			PQfreemem(n);
+	}
+}
+
+/* Produces the rows of one round; returns the number queued. */
+static int produce_rows(struct tm_outbox_relay *r, PGresult *res, struct tm_arena *arena)
+{
+	int queued = 0;
+	ProtobufCAllocator al = tm_arena_pb_allocator(arena);
+
+	for (int i = 0; i < PQntuples(res); i++) {
+		size_t len = 0;
+		struct slot *s = &r->slots[r->nslots++];
+		unsigned char *payload = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &len);
+		Taskmesh__V1__Event *ev = payload ? taskmesh__v1__event__unpack(&al, len, payload) : NULL;
+
+		s->done = false;
+		s->err = RD_KAFKA_RESP_ERR__BAD_MSG;
+		tm_parse_int64(PQgetvalue(res, i, 0), &s->id);
+		if (!ev) {
+			tm_error("outbox row %lld does not hold an Event; left unsent", (long long)s->id);
+			s->done = true;
+		} else if (tm_producer_send(r->producer, PQgetvalue(res, i, 1), ev, payload, len, s) != 0) {
+			s->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+			s->done = true;
+		} else {
+			r->pending_reports++;
+			queued++;
+		}
+		PQfreemem(payload);
+	}
+	return queued;
+}
+
+/* Marks delivered rows sent and failed ones attempted, in the round's
+ * transaction, with one statement each. Returns the failures, or -1. */
+static int record_outcome(struct tm_outbox_relay *r, int *sent)
+{
+	struct tm_buf ok, bad;
+	const char *last_error = "no delivery report";
+	int failures = 0, rc = 0;
+
+	*sent = 0;
+	tm_buf_init(&ok);
+	tm_buf_init(&bad);
+	tm_buf_putc(&ok, '{');
+	tm_buf_putc(&bad, '{');
+	for (int i = 0; i < r->nslots; i++) {
+		struct slot *s = &r->slots[i];
+		bool delivered = s->done && s->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+		struct tm_buf *b = delivered ? &ok : &bad;
+		tm_buf_printf(b, "%s%lld", b->len > 1 ? "," : "", (long long)s->id);
+		if (delivered) {
+			(*sent)++;
+		} else {
+			failures++;
+			if (s->done)
+				last_error = rd_kafka_err2str(s->err);
+		}
+	}
+	tm_buf_putc(&ok, '}');
+	tm_buf_putc(&bad, '}');
+	const char *p1[] = {ok.data};
+	const char *p2[] = {bad.data, last_error};
+	if (ok.failed || bad.failed ||
+	    (*sent && tm_db_query(r->db, NULL,
+				  "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 "
+				  "WHERE id = ANY($1::bigint[])",
+				  1, p1) != TM_DB_OK) ||
+	    (failures && tm_db_query(r->db, NULL,
+				     "UPDATE outbox SET attempts = attempts + 1, last_error = $2 "
+				     "WHERE id = ANY($1::bigint[])",
+				     2, p2) != TM_DB_OK))
+		rc = -1;
+	tm_buf_free(&ok);
+	tm_buf_free(&bad);
+	return rc < 0 ? -1 : failures;
+}
+
+/*
+ * One round: lock up to batch_max pending rows (SKIP LOCKED lets a second relay
+ * of the same schema take others), produce them, wait for every delivery
+ * report (bounded by the producer's message.timeout.ms), record the outcome.
+ * Returns the rows fetched, or -1 when the round failed.
+ */
+static int relay_round(struct tm_outbox_relay *r)
+{
+	char limit[16];
+	PGresult *res = NULL;
+	int fetched = -1, sent = 0;
+	struct tm_arena *arena = tm_arena_new(0);
+
+	snprintf(limit, sizeof(limit), "%d", r->cfg.batch_max);
+	const char *p[] = {limit};
+	if (!arena || tm_db_begin(r->db) != TM_DB_OK)
+		goto out;
+	if (tm_db_query(r->db, &res,
+			"SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL "
+			"ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+			1, p) != TM_DB_OK)
+		goto out_rollback;
+	r->nslots = 0;
+	r->pending_reports = 0;
+	fetched = PQntuples(res);
+	if (fetched == 0) {
+		tm_db_rollback(r->db);
+		goto out;
+	}
+	produce_rows(r, res, arena);
+	int64_t give_up = tm_mono_ms() + r->cfg.delivery_timeout_ms + 2000;
+	while (r->pending_reports > 0 && tm_mono_ms() < give_up)
+		tm_producer_poll(r->producer, 50);
+	int failures = record_outcome(r, &sent);
+	if (failures < 0 || tm_db_commit(r->db) != TM_DB_OK) {
+		tm_warn("outbox relay: cannot record deliveries (%s); they will be sent again",
+			tm_db_error(r->db));
+		fetched = -1;
+		goto out_rollback;
+	}
+	tm_stat_add(r->published, sent);
+	tm_stat_add(r->failed, failures);
+	atomic_store(&kafka_healthy, failures == 0);
+	if (failures > 0) {
+		tm_warn("outbox relay: %d of %d events not delivered; retrying", failures, fetched);
+		fetched = -1;
+	}
+	goto out;
+out_rollback:
+	tm_db_rollback(r->db);
+out:
+	PQclear(res);
+	tm_arena_free(arena);
+	return fetched;
+}
+
+/* Prunes sent rows and expired idempotency keys now and then. */
+static void housekeeping(struct tm_outbox_relay *r)
+{
+	PGresult *res = NULL;
+
+	if (tm_mono_ms() < r->next_housekeeping_ms)
+		return;
+	r->next_housekeeping_ms = tm_mono_ms() + RELAY_HOUSEKEEPING_MS;
+	tm_db_query(r->db, NULL,
+		    "DELETE FROM outbox WHERE sent_at < now() - interval '" OUTBOX_SENT_RETENTION "'",
+		    0, NULL);
+	tm_db_query(r->db, NULL,
+		    "DELETE FROM idempotency_keys WHERE created_at < now() - interval '"
+		    IDEMPOTENCY_RETENTION "'",
+		    0, NULL);
+	if (tm_db_query(r->db, &res, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL) ==
+	    TM_DB_OK) {
+		int64_t n = 0;
+		tm_parse_int64(PQgetvalue(res, 0, 0), &n);
+		tm_stat_set(r->pending_gauge, n);
+	}
+	PQclear(res);
+}
+
+static void *relay_main(void *arg)
+{
+	struct tm_outbox_relay *r = arg;
+	int failed_rounds = 0;
+
+	tm_log_set_request_id(NULL);
+	while (!atomic_load(&r->stopping)) {
+		ensure_listen(r);
+		int n = relay_round(r);
+		housekeeping(r);
+		if (n < 0) {
+			failed_rounds++;
+			wait_for_work(r, (int)tm_backoff_ms(failed_rounds, 100, RELAY_RETRY_PAUSE_MAX_MS));
+			continue;
+		}
+		failed_rounds = 0;
+		if (n < r->cfg.batch_max)
+			wait_for_work(r, r->cfg.idle_poll_ms);
+	}
+	/* last round: what committed before the stop is published if Kafka takes it */
+	relay_round(r);
+	return NULL;
+}
+
+int tm_outbox_relay_start(struct tm_outbox_relay **out, const struct tm_outbox_relay_config *cfg,
+			  char *err, size_t errlen)
+{
+	struct tm_outbox_relay *r = calloc(1, sizeof(*r));
+	char timeout[48];
+
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->cfg = *cfg;
+	if (r->cfg.batch_max < 1 || r->cfg.batch_max > RELAY_BATCH_MAX)
+		r->cfg.batch_max = RELAY_BATCH_MAX;
+	r->stop_fd = -1;
+	r->listen_epoch = ~0UL;
+	/* a round waits for every report: make librdkafka give up within the round */
+	snprintf(timeout, sizeof(timeout), "message.timeout.ms=%d", cfg->delivery_timeout_ms);
+	const char *const extra[] = {timeout, NULL};
+	if (tm_db_open(&r->db, cfg->conninfo, cfg->schema, err, errlen) != 0 ||
+	    tm_producer_open(&r->producer, cfg->brokers, cfg->client_id, on_delivery, r, extra, err,
+			     errlen) != 0 ||
+	    (r->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+		if (r->stop_fd < 0 && r->producer)
+			snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	r->published = tm_stat_register("tm_outbox_published_total",
+					"Events published from the outbox", TM_STAT_COUNTER, NULL, NULL);
+	r->failed = tm_stat_register("tm_outbox_failures_total",
+				     "Outbox events whose delivery failed (retried)", TM_STAT_COUNTER,
+				     NULL, NULL);
+	r->pending_gauge = tm_stat_register("tm_outbox_pending", "Outbox events not yet published",
+					    TM_STAT_GAUGE, NULL, NULL);
+	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+		snprintf(err, errlen, "cannot start the outbox relay thread");
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	if (r->stop_fd >= 0)
+		close(r->stop_fd);
+	tm_producer_close(r->producer, 0);
+	tm_db_close(r->db);
+	free(r);
+	return -1;
+}
+
+void tm_outbox_relay_stop(struct tm_outbox_relay *r)
+{
+	uint64_t one = 1;
+
+	if (!r)
+		return;
+	atomic_store(&r->stopping, true);
+	if (write(r->stop_fd, &one, sizeof(one)) < 0)
+		tm_warn("outbox relay: cannot signal stop: %s", strerror(errno));
+	pthread_join(r->thread, NULL);
+	tm_producer_close(r->producer, r->cfg.delivery_timeout_ms);
+	tm_db_close(r->db);
+	close(r->stop_fd);
+	free(r);
+}

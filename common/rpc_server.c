@@ -1,0 +1,594 @@
+/* The nng RPC server of a service; see tm/rpc_server.h. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "taskmesh/v1/ops.pb-c.h"
+#include "tm/idempotency.h"
+#include "tm/log.h"
+#include "tm/outbox.h"
+#include "tm/rpc_server.h"
+#include "tm/stats.h"
+#include "tm/util.h"
+
+#define RPC_WORKERS_MAX 256          /* upper bound of cfg->workers */
+#define RPC_ARENA_LIMIT (64u << 20)  /* memory one call may use */
+#define RPC_RECV_MAX_BYTES (4u << 20) /* largest request accepted off the wire */
+#define RPC_TX_ATTEMPTS 3            /* serialization failures / deadlocks are retried */
+
+enum worker_state { W_IDLE, W_RECV, W_WORK };
+
+struct worker {
+	struct tm_rpc_server *srv;
+	pthread_t thread;
+	nng_ctx ctx;
+	nng_aio *aio;
+	struct tm_db *db;
+	struct tm_arena *arena;
+	enum worker_state state; /* guarded by srv->lock */
+};
+
+struct method_stats {
+	struct tm_stat *calls, *errors;
+};
+
+struct tm_rpc_server {
+	struct tm_rpc_server_config cfg;
+	nng_socket sock;
+	struct worker *workers;
+	int nworkers;
+	struct method_stats *mstats; /* one per cfg.methods row */
+	pthread_mutex_t lock;
+	bool stopping;
+	int64_t started_mono_ms;
+};
+
+enum tm_code tm_rpc_fail(struct tm_rpc_call *call, enum tm_code code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(call->message, sizeof(call->message), fmt, ap);
+	va_end(ap);
+	call->code = code;
+	return code;
+}
+
+enum tm_code tm_rpc_field_error(struct tm_rpc_call *call, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	char desc[192];
+
+	va_start(ap, fmt);
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	va_end(ap);
+	if (call->ndetails < TM_RPC_MAX_DETAILS) {
+		Taskmesh__V1__ErrorDetail *d = &call->details[call->ndetails++];
+		taskmesh__v1__error_detail__init(d);
+		d->field = tm_arena_strdup(call->arena, field);
+		d->description = tm_arena_strdup(call->arena, desc);
+		if (!d->field || !d->description)
+			call->ndetails--;
+	}
+	if (call->code != TM_E_VALIDATION_FAILED) {
+		call->code = TM_E_VALIDATION_FAILED;
+		snprintf(call->message, sizeof(call->message), "%s: %s", field, desc);
+	}
+	return TM_E_VALIDATION_FAILED;
+}
+
+enum tm_code tm_rpc_db_fail(struct tm_rpc_call *call)
+{
+	tm_error("database error: %s", tm_db_error(call->db));
+	if (!tm_db_healthy())
+		return tm_rpc_fail(call, TM_E_SERVICE_UNAVAILABLE, "the database is unavailable");
+	return tm_rpc_fail(call, TM_E_INTERNAL, "internal error");
+}
+
+/* Packs an RpcReply into malloc'd bytes. */
+static int pack_reply(const Taskmesh__V1__RpcReply *rep, void **out, size_t *len)
+{
+	*len = taskmesh__v1__rpc_reply__get_packed_size(rep);
+	*out = malloc(*len ? *len : 1);
+	if (!*out)
+		return -1;
+	taskmesh__v1__rpc_reply__pack(rep, *out);
+	return 0;
+}
+
+/* The reply of a call, from its outcome. `out` is the handler's reply message. */
+static int build_reply(struct tm_rpc_call *call, enum tm_code code, const ProtobufCMessage *out,
+		       void **bytes, size_t *len)
+{
+	Taskmesh__V1__RpcReply rep = TASKMESH__V1__RPC_REPLY__INIT;
+	Taskmesh__V1__Error err = TASKMESH__V1__ERROR__INIT;
+	Taskmesh__V1__ErrorDetail *details[TM_RPC_MAX_DETAILS];
+
+	if (code != TM_OK) {
+		const struct tm_code_info *ci = tm_code_info(code);
+		rep.status = ci->http_status;
+		err.code = (char *)ci->name;
+		err.message = call->message[0] ? call->message : (char *)ci->message;
+		for (int i = 0; i < call->ndetails; i++)
+			details[i] = &call->details[i];
+		err.n_details = (size_t)call->ndetails;
+		err.details = details;
+		rep.error = &err;
+		return pack_reply(&rep, bytes, len);
+	}
+	rep.status = call->status ? call->status : 200;
+	if (out) {
+		rep.body.len = protobuf_c_message_get_packed_size(out);
+		rep.body.data = tm_arena_alloc(call->arena, rep.body.len ? rep.body.len : 1);
+		if (!rep.body.data)
+			return -1;
+		protobuf_c_message_pack(out, rep.body.data);
+	}
+	return pack_reply(&rep, bytes, len);
+}
+
+/* ---- built-in methods ---- */
+
+static enum tm_code ping(struct tm_rpc_call *call, const ProtobufCMessage *in,
+			 ProtobufCMessage **out)
+{
+	struct tm_rpc_server *s = call->server;
+	Taskmesh__V1__PingReply *rep = tm_arena_alloc(call->arena, sizeof(*rep));
+	Taskmesh__V1__HealthCheck *checks = tm_arena_alloc(call->arena, 6 * sizeof(*checks));
+	Taskmesh__V1__HealthCheck **ptrs = tm_arena_alloc(call->arena, 6 * sizeof(*ptrs));
+	int n = 0;
+
+	if (!rep || !checks || !ptrs)
+		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
+	taskmesh__v1__ping_reply__init(rep);
+	for (int i = 0; i < 6; i++)
+		taskmesh__v1__health_check__init(&checks[i]);
+	checks[n].name = "database";
+	checks[n].ok = tm_db_healthy() && PQstatus(tm_db_conn(call->db)) == CONNECTION_OK;
+	checks[n++].detail = checks[0].ok ? "" : "PostgreSQL is unreachable";
+	checks[n].name = "kafka";
+	checks[n].ok = tm_outbox_kafka_healthy();
+	checks[n++].detail = checks[1].ok ? "" : "the last outbox delivery failed";
+	if (s->cfg.ping_checks)
+		n += s->cfg.ping_checks(s->cfg.service_state, &checks[n], call->arena);
+	rep->service = (char *)s->cfg.service;
+	rep->version = TM_VERSION;
+	rep->uptime_seconds = (tm_mono_ms() - s->started_mono_ms) / 1000;
+	rep->ready = true;
+	for (int i = 0; i < n; i++) {
+		ptrs[i] = &checks[i];
+		rep->ready = rep->ready && checks[i].ok;
+	}
+	rep->n_checks = (size_t)n;
+	rep->checks = ptrs;
+	*out = &rep->base;
+	return TM_OK;
+}
+
+static enum tm_code stats(struct tm_rpc_call *call, const ProtobufCMessage *in,
+			  ProtobufCMessage **out)
+{
+	struct tm_stat_view views[TM_STATS_MAX];
+	int n = tm_stats_snapshot(views, TM_STATS_MAX);
+	Taskmesh__V1__StatsReply *rep = tm_arena_alloc(call->arena, sizeof(*rep));
+	Taskmesh__V1__Metric *ms = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*ms));
+	Taskmesh__V1__Metric **ptrs = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*ptrs));
+	Taskmesh__V1__MetricLabel *labels = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*labels));
+	Taskmesh__V1__MetricLabel **lptrs = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*lptrs));
+
+	if (!rep || !ms || !ptrs || !labels || !lptrs)
+		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
+	taskmesh__v1__stats_reply__init(rep);
+	rep->service = (char *)call->server->cfg.service;
+	for (int i = 0; i < n; i++) {
+		Taskmesh__V1__Metric *m = &ms[i];
+		taskmesh__v1__metric__init(m);
+		m->name = (char *)views[i].name;
+		m->help = (char *)views[i].help;
+		m->type = views[i].kind == TM_STAT_COUNTER ? TASKMESH__V1__METRIC_TYPE__METRIC_TYPE_COUNTER
+							   : TASKMESH__V1__METRIC_TYPE__METRIC_TYPE_GAUGE;
+		m->value = (double)views[i].value;
+		if (views[i].label_name) {
+			taskmesh__v1__metric_label__init(&labels[i]);
+			labels[i].name = (char *)views[i].label_name;
+			labels[i].value = (char *)views[i].label_value;
+			lptrs[i] = &labels[i];
+			m->n_labels = 1;
+			m->labels = &lptrs[i];
+		}
+		ptrs[i] = m;
+	}
+	rep->n_metrics = (size_t)n;
+	rep->metrics = ptrs;
+	*out = &rep->base;
+	return TM_OK;
+}
+
+static const struct tm_rpc_method builtins[] = {
+	{"Ping", &taskmesh__v1__ping_request__descriptor, &taskmesh__v1__ping_reply__descriptor,
+	 ping, 0},
+	{"Stats", &taskmesh__v1__stats_request__descriptor, &taskmesh__v1__stats_reply__descriptor,
+	 stats, 0},
+};
+
+/* The method row for a name, and its stats slot (NULL for built-ins). */
+static const struct tm_rpc_method *find_method(struct tm_rpc_server *s, const char *name,
+					       struct method_stats **ms)
+{
+	*ms = NULL;
+	for (size_t i = 0; i < TM_ARRAY_LEN(builtins); i++)
+		if (strcmp(builtins[i].name, name) == 0)
+			return &builtins[i];
+	for (size_t i = 0; i < s->cfg.nmethods; i++) {
+		if (strcmp(s->cfg.methods[i].name, name) == 0) {
+			*ms = &s->mstats[i];
+			return &s->cfg.methods[i];
+		}
+	}
+	return NULL;
+}
+
+/* ---- one call ---- */
+
+static void reset_outcome(struct tm_rpc_call *call)
+{
+	call->status = 0;
+	call->code = TM_OK;
+	call->message[0] = '\0';
+	call->ndetails = 0;
+}
+
+static bool retryable(struct tm_db *db)
+{
+	const char *st = tm_db_sqlstate(db);
+	return strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0;
+}
+
+/*
+ * Runs a method in a transaction (with an idempotency key when `idem` is not
+ * NULL), retrying serialization failures. Produces the packed reply.
+ */
+static int run_in_tx(struct tm_rpc_call *call, const struct tm_rpc_method *m,
+		     const ProtobufCMessage *in, const struct tm_idem *idem, void **bytes,
+		     size_t *len)
+{
+	for (int attempt = 1;; attempt++) {
+		ProtobufCMessage *out = NULL;
+		enum tm_code code;
+
+		reset_outcome(call);
+		if (tm_db_begin(call->db) != TM_DB_OK) {
+			code = tm_rpc_db_fail(call);
+		} else if ((code = m->fn(call, in, &out)) == TM_OK) {
+			if (build_reply(call, TM_OK, out, bytes, len) != 0) {
+				tm_db_rollback(call->db);
+				return -1;
+			}
+			if ((!idem || tm_idem_finish(call->db, idem, *bytes, *len) == 0) &&
+			    tm_db_commit(call->db) == TM_DB_OK)
+				return 0;
+			free(*bytes);
+			*bytes = NULL;
+			tm_db_rollback(call->db);
+			code = retryable(call->db) ? TM_E_CONFLICT : tm_rpc_db_fail(call);
+		} else {
+			tm_db_rollback(call->db);
+		}
+		if (retryable(call->db) && attempt < RPC_TX_ATTEMPTS) {
+			tm_sleep_ms(tm_backoff_ms(attempt, 5, 50));
+			continue;
+		}
+		if (build_reply(call, code, NULL, bytes, len) != 0)
+			return -1;
+		/* a completed refusal (4xx but a validation failure) is part of the key's
+		 * history; validation failures and 5xx let the client retry the key */
+		int status = tm_code_info(code)->http_status;
+		if (idem && (status >= 500 || code == TM_E_VALIDATION_FAILED ||
+			     tm_idem_finish(call->db, idem, *bytes, *len) != 0))
+			tm_idem_release(call->db, idem);
+		return 0;
+	}
+}
+
+/* Runs a method under its idempotency key, or replays the stored reply. */
+static int run_idempotent(struct tm_rpc_call *call, const struct tm_rpc_method *m,
+			  const ProtobufCMessage *in, void **bytes, size_t *len)
+{
+	const Taskmesh__V1__RpcRequest *req = call->req;
+	struct tm_idem k;
+	ProtobufCBinaryData stored = {0};
+	enum tm_code code = TM_E_CONFLICT;
+
+	tm_idem_init(&k, call->user_id, req->method, req->idempotency_key, req->body.data,
+		     req->body.len);
+	switch (tm_idem_claim(call->db, &k, call->arena, &stored, &code)) {
+	case TM_IDEM_PROCEED:
+		return run_in_tx(call, m, in, &k, bytes, len);
+	case TM_IDEM_REPLAY:
+		*bytes = malloc(stored.len ? stored.len : 1);
+		if (!*bytes)
+			return -1;
+		memcpy(*bytes, stored.data, stored.len);
+		*len = stored.len;
+		return 0;
+	case TM_IDEM_REJECT:
+		if (code == TM_E_CONFLICT)
+			tm_rpc_fail(call, code, "a request with this Idempotency-Key is in progress");
+		return build_reply(call, code, NULL, bytes, len);
+	case TM_IDEM_DB_ERROR:
+		break;
+	}
+	return build_reply(call, tm_rpc_db_fail(call), NULL, bytes, len);
+}
+
+/* Decodes the method's request and runs it. */
+static int run_method(struct tm_rpc_call *call, const struct tm_rpc_method *m, void **bytes,
+		      size_t *len)
+{
+	ProtobufCAllocator al = tm_arena_pb_allocator(call->arena);
+	const Taskmesh__V1__RpcRequest *req = call->req;
+	ProtobufCMessage *in = protobuf_c_message_unpack(m->in, &al, req->body.len, req->body.data);
+
+	if (!in) {
+		tm_rpc_fail(call, TM_E_VALIDATION_FAILED, "the request body is not a %s", m->in->name);
+		return build_reply(call, TM_E_VALIDATION_FAILED, NULL, bytes, len);
+	}
+	if (m->flags & TM_RPC_IDEMPOTENT && req->idempotency_key && req->idempotency_key[0])
+		return run_idempotent(call, m, in, bytes, len);
+	if (m->flags & (TM_RPC_TX | TM_RPC_IDEMPOTENT))
+		return run_in_tx(call, m, in, NULL, bytes, len);
+	ProtobufCMessage *out = NULL;
+	enum tm_code code = m->fn(call, in, &out);
+	return build_reply(call, code, out, bytes, len);
+}
+
+/* Handles one packed RpcRequest; the reply is malloc'd. `arena` is reset after. */
+static int handle(struct tm_rpc_server *s, struct tm_db *db, struct tm_arena *arena,
+		  const void *data, size_t dlen, void **bytes, size_t *len)
+{
+	struct tm_rpc_call call = {.db = db, .arena = arena, .server = s,
+				   .service = s->cfg.service_state};
+	struct method_stats *ms = NULL;
+	int rc = -1;
+
+	*bytes = NULL;
+	if (!arena)
+		return -1;
+	ProtobufCAllocator al = tm_arena_pb_allocator(arena);
+	Taskmesh__V1__RpcRequest *req = taskmesh__v1__rpc_request__unpack(&al, dlen, data);
+	if (!req) {
+		tm_rpc_fail(&call, TM_E_VALIDATION_FAILED, "malformed RpcRequest");
+		rc = build_reply(&call, TM_E_VALIDATION_FAILED, NULL, bytes, len);
+		goto out;
+	}
+	tm_log_set_request_id(req->request_id);
+	call.req = req;
+	call.user_id = req->caller && req->caller->user_id ? req->caller->user_id : "";
+	call.role = req->caller && req->caller->role ? req->caller->role : "";
+	const struct tm_rpc_method *m = find_method(s, req->method, &ms);
+	if (!m) {
+		tm_rpc_fail(&call, TM_E_NOT_FOUND, "unknown method %.64s", req->method);
+		rc = build_reply(&call, TM_E_NOT_FOUND, NULL, bytes, len);
+	} else if (req->deadline_unix_ms > 0 && tm_now_ms() > req->deadline_unix_ms) {
+		/* the caller has given up: do not start work nobody waits for */
+		tm_rpc_fail(&call, TM_E_SERVICE_UNAVAILABLE, "the deadline passed before %s started",
+			    m->name);
+		rc = build_reply(&call, TM_E_SERVICE_UNAVAILABLE, NULL, bytes, len);
+	} else {
+		rc = run_method(&call, m, bytes, len);
+	}
+	if (ms) {
+		tm_stat_add(ms->calls, 1);
+		if (call.code != TM_OK && tm_code_info(call.code)->http_status >= 500)
+			tm_stat_add(ms->errors, 1);
+	}
+	if (call.code != TM_OK && tm_code_info(call.code)->http_status >= 500)
+		tm_warn("%s failed: %s %s", req->method, tm_code_info(call.code)->name, call.message);
+out:
+	tm_log_set_request_id(NULL);
+	tm_arena_reset(arena);
+	return rc;
+}
+
+int tm_rpc_server_handle(struct tm_rpc_server *s, struct tm_db *db, const void *data, size_t dlen,
+			 void **bytes, size_t *len)
+{
+	struct tm_arena *arena = tm_arena_new(RPC_ARENA_LIMIT);
+	int rc = arena ? handle(s, db, arena, data, dlen, bytes, len) : -1;
+	tm_arena_free(arena);
+	return rc;
+}
+
+/* ---- workers ---- */
+
+static void set_state(struct worker *w, enum worker_state st)
+{
+	pthread_mutex_lock(&w->srv->lock);
+	w->state = st;
+	pthread_mutex_unlock(&w->srv->lock);
+}
+
+/* Starts a receive unless the server is stopping. Returns false to exit. */
+static bool start_recv(struct worker *w)
+{
+	bool go;
+	pthread_mutex_lock(&w->srv->lock);
+	go = !w->srv->stopping;
+	if (go) {
+		w->state = W_RECV;
+		nng_ctx_recv(w->ctx, w->aio);
+	}
+	pthread_mutex_unlock(&w->srv->lock);
+	return go;
+}
+
+/* Sends the reply of one request on the worker's context (blocking this thread only). */
+static void send_reply(struct worker *w, nng_msg *msg, const void *bytes, size_t len)
+{
+	nng_msg_clear(msg);
+	if (nng_msg_append(msg, bytes, len) != 0) {
+		nng_msg_free(msg);
+		return;
+	}
+	nng_aio_set_msg(w->aio, msg);
+	nng_ctx_send(w->ctx, w->aio);
+	nng_aio_wait(w->aio);
+	if (nng_aio_result(w->aio) != 0) {
+		tm_warn("rpc: reply not sent: %s", nng_strerror(nng_aio_result(w->aio)));
+		nng_msg_free(nng_aio_get_msg(w->aio));
+	}
+}
+
+/* RECV -> WORK -> SEND -> RECV until the server stops. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	while (start_recv(w)) {
+		nng_aio_wait(w->aio);
+		int rv = nng_aio_result(w->aio);
+		set_state(w, W_WORK);
+		if (rv == NNG_ECANCELED || rv == NNG_ECLOSED)
+			break;
+		if (rv != 0) {
+			tm_warn("rpc: receive failed: %s", nng_strerror(rv));
+			continue;
+		}
+		nng_msg *msg = nng_aio_get_msg(w->aio);
+		void *bytes = NULL;
+		size_t len = 0;
+		if (handle(w->srv, w->db, w->arena, nng_msg_body(msg), nng_msg_len(msg), &bytes,
+			   &len) != 0) {
+			tm_error("rpc: cannot build a reply (out of memory); dropping the request");
+			nng_msg_free(msg);
+			continue;
+		}
+		send_reply(w, msg, bytes, len);
+		free(bytes);
+	}
+	set_state(w, W_IDLE);
+	return NULL;
+}
+
+static void register_method_stats(struct tm_rpc_server *s)
+{
+	for (size_t i = 0; i < s->cfg.nmethods; i++) {
+		const char *name = s->cfg.methods[i].name;
+		s->mstats[i].calls = tm_stat_register("tm_rpc_requests_total", "RPC calls handled",
+						      TM_STAT_COUNTER, "method", name);
+		s->mstats[i].errors = tm_stat_register("tm_rpc_errors_total",
+						       "RPC calls that failed with a 5xx",
+						       TM_STAT_COUNTER, "method", name);
+	}
+}
+
+/* Opens the worker's context, aio, connection and arena. */
+static int worker_init(struct tm_rpc_server *s, struct worker *w, char *err, size_t errlen)
+{
+	int rv;
+
+	w->srv = s;
+	if ((rv = nng_ctx_open(&w->ctx, s->sock)) != 0 || (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
+		snprintf(err, errlen, "nng: %s", nng_strerror(rv));
+		return -1;
+	}
+	if (!(w->arena = tm_arena_new(RPC_ARENA_LIMIT))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return tm_db_open(&w->db, s->cfg.conninfo, s->cfg.schema, err, errlen);
+}
+
+static void worker_fini(struct worker *w)
+{
+	if (w->aio)
+		nng_aio_free(w->aio);
+	tm_db_close(w->db);
+	tm_arena_free(w->arena);
+}
+
+int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_config *cfg,
+			char *err, size_t errlen)
+{
+	struct tm_rpc_server *s = calloc(1, sizeof(*s));
+	int rv, started = 0;
+
+	*out = NULL;
+	if (!s)
+		return -1;
+	s->cfg = *cfg;
+	s->nworkers = cfg->workers < 1 ? 1 : cfg->workers > RPC_WORKERS_MAX ? RPC_WORKERS_MAX : cfg->workers;
+	s->started_mono_ms = tm_mono_ms();
+	pthread_mutex_init(&s->lock, NULL);
+	s->workers = calloc((size_t)s->nworkers, sizeof(*s->workers));
+	s->mstats = calloc(cfg->nmethods + 1, sizeof(*s->mstats));
+	if (!s->workers || !s->mstats) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	register_method_stats(s);
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		snprintf(err, errlen, "nng: %s", nng_strerror(rv));
+		goto fail;
+	}
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_RECV_MAX_BYTES);
+	for (int i = 0; i < s->nworkers; i++)
+		if (worker_init(s, &s->workers[i], err, errlen) != 0)
+			goto fail;
+	if ((rv = nng_listen(s->sock, cfg->url, NULL, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->url, nng_strerror(rv));
+		goto fail;
+	}
+	for (; started < s->nworkers; started++) {
+		if (pthread_create(&s->workers[started].thread, NULL, worker_main, &s->workers[started]) != 0) {
+			snprintf(err, errlen, "cannot start RPC worker threads");
+			goto fail;
+		}
+	}
+	tm_info("rpc: serving on %s with %d workers", cfg->url, s->nworkers);
+	*out = s;
+	return 0;
+fail:
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_mutex_unlock(&s->lock);
+	if (s->workers) {
+		nng_close(s->sock);
+		for (int i = 0; i < started; i++)
+			pthread_join(s->workers[i].thread, NULL);
+		for (int i = 0; i < s->nworkers; i++)
+			worker_fini(&s->workers[i]);
+	}
+	free(s->workers);
+	free(s->mstats);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return -1;
+}
+
+void tm_rpc_server_stop(struct tm_rpc_server *s)
+{
+	if (!s)
+		return;
+	/* idle workers are waiting in RECV: cancel those; busy ones finish and see `stopping` */
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	for (int i = 0; i < s->nworkers; i++)
+		if (s->workers[i].state == W_RECV)
+			nng_aio_cancel(s->workers[i].aio);
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	nng_close(s->sock);
+	for (int i = 0; i < s->nworkers; i++)
+		worker_fini(&s->workers[i]);
+	free(s->workers);
+	free(s->mstats);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	tm_info("rpc: stopped");
+}

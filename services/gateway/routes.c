@@ -1,0 +1,86 @@
+/*
+ * The route table: one row per route — method, path pattern, service, RPC
+ * method, request/reply message, roles, flags. Everything the gateway does
+ * for a route follows from its row; docs/api.md lists the same routes.
+ */
+#include <string.h>
+
+#include "gateway.h"
+#include "taskmesh/v1/projects.pb-c.h"
+#include "tm/util.h"
+
+#define PB(m) &taskmesh__v1__##m##__descriptor
+
+struct gw_route gw_routes[] = {
+	/* operations (the gateway itself) */
+	{"GET", "/healthz", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_healthz, NULL},
+	{"GET", "/readyz", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_readyz, NULL},
+	{"GET", "/readyz/{service}", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_readyz_one, NULL},
+	{"GET", "/metrics", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_metrics, NULL},
+
+	/* projects (tm-projects) */
+	{"POST", "/api/v1/projects", GW_PROJECTS, "CreateProject", PB(create_project_request),
+	 PB(project), GW_CLIENT, GW_BODY | GW_IDEMPOTENCY_KEY, NULL, NULL},
+	{"GET", "/api/v1/projects", GW_PROJECTS, "ListProjects", PB(list_projects_request),
+	 PB(list_projects_reply), GW_ANY_ROLE, 0, NULL, NULL},
+	{"GET", "/api/v1/projects/{id}", GW_PROJECTS, "GetProject", PB(get_project_request),
+	 PB(project), GW_ANY_ROLE, 0, NULL, NULL},
+};
+
+const size_t gw_nroutes = TM_ARRAY_LEN(gw_routes);
+
+/* Matches one path against a pattern; fills params on success. */
+static bool match_path(const char *pattern, const char *path, struct gw_request *r)
+{
+	const char *p = pattern, *s = path;
+	int n = 0;
+
+	while (*p && *s) {
+		if (*p != '/' || *s != '/')
+			return false;
+		p++;
+		s++;
+		const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+		size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+		size_t sl = se ? (size_t)(se - s) : strlen(s);
+		if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
+			if (sl == 0 || n == GW_MAX_PATH_PARAMS)
+				return false;
+			if (r) {
+				r->params[n].name = p + 1;
+				r->params[n].name_len = pl - 2;
+				r->params[n].value = tm_arena_strndup(r->arena, s, sl);
+				if (!r->params[n].value)
+					return false;
+			}
+			n++;
+		} else if (pl != sl || memcmp(p, s, pl) != 0) {
+			return false;
+		}
+		p += pl;
+		s += sl;
+	}
+	if (*p || *s)
+		return false;
+	if (r)
+		r->nparams = n;
+	return true;
+}
+
+const struct gw_route *gw_route_match(const char *method, const char *path, struct gw_request *r,
+				      bool *path_matched, struct tm_buf *allow)
+{
+	*path_matched = false;
+	for (size_t i = 0; i < gw_nroutes; i++) {
+		if (!match_path(gw_routes[i].pattern, path, NULL))
+			continue;
+		*path_matched = true;
+		if (strcmp(gw_routes[i].method, method) == 0)
+			return match_path(gw_routes[i].pattern, path, r) ? &gw_routes[i] : NULL;
+		if (allow) {
+			tm_buf_puts(allow, allow->len ? ", " : "");
+			tm_buf_puts(allow, gw_routes[i].method);
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,22 @@
+/* tm-matching's event handlers. Each runs inside the transaction that also
+ * records the event in the inbox, so its effects happen once per event. */
+#include "events.h"
+#include "taskmesh/v1/events.pb-c.h"
+#include "tm/log.h"
+
+/* A new project is demand: remember it for matching and market trends. */
+int on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
+{
+	const Taskmesh__V1__ProjectCreated *ev = (const Taskmesh__V1__ProjectCreated *)body;
+	const char *p[] = {ev->project_id, ev->client_id, ev->title, ev->created_at};
+
+	if (tm_db_query(ctx->db, NULL,
+			"INSERT INTO open_projects (project_id, client_id, title, created_at) "
+			"VALUES ($1, $2, $3, $4) ON CONFLICT (project_id) DO NOTHING",
+			4, p) != TM_DB_OK) {
+		tm_warn("cannot record project %s: %s", ev->project_id, tm_db_error(ctx->db));
+		return -1;
+	}
+	tm_info("project %s is open for matching", ev->project_id);
+	return 0;
+}

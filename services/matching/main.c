@@ -1,0 +1,25 @@
+/* tm-matching: developer profiles, the hybrid matcher, team proposals. Wiring only. */
+#include "events.h"
+#include "taskmesh/v1/events.pb-c.h"
+#include "tm/service.h"
+#include "tm/util.h"
+
+static const char *const topics[] = {"tm.projects.v1", "tm.identity.v1", "tm.learning.v1"};
+
+static const struct tm_event_handler handlers[] = {
+	{&taskmesh__v1__project_created__descriptor, on_project_created},
+};
+
+static const struct tm_service_def def = {
+	.name = "matching",
+	.rpc_default = "tcp://127.0.0.1:7102",
+	.subscribe = topics,
+	.nsubscribe = TM_ARRAY_LEN(topics),
+	.handlers = handlers,
+	.nhandlers = TM_ARRAY_LEN(handlers),
+};
+
+int main(int argc, char **argv)
+{
+	return tm_service_main(&def, argc, argv);
+}
