@@ -27,7 +27,8 @@ GEN ?= build/gen
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 CPPFLAGS := -D_GNU_SOURCE -Icommon -I$(GEN) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
-	-DTM_VERSION='"$(VERSION)"' -DTM_DEFAULT_MIGRATIONS_DIR='"$(CURDIR)/migrations"'
+	-DTM_VERSION='"$(VERSION)"' -DTM_DEFAULT_MIGRATIONS_DIR='"$(CURDIR)/migrations"' \
+	-DTM_SOURCE_DIR_DEFAULT='"$(CURDIR)"'
 CFLAGS := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wno-unused-parameter -fno-strict-aliasing -pthread $(SANFLAGS) -MMD -MP
 # generated protobuf-c code is not ours to lint
@@ -91,9 +92,16 @@ SUPPORT_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard tests/support/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c tests/integration/test_*.c tests/system/test_*.c))
 TEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 
-$(B)/tests/%: $(B)/obj/tests/%.o $(SUPPORT_OBJ) $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+# tests/unit/test_<service>_*.c also link that service's objects (but main.o),
+# so domain rules are tested directly.
+test_service = $(firstword $(filter $(SERVICES),$(word 2,$(subst _, ,$(notdir $(1))))))
+define test_rule
+$(B)/tests/$(1): $(B)/obj/tests/$(1).o $(SUPPORT_OBJ) \
+		$(filter-out %/main.o,$($(call test_service,$(1))_OBJ)) $(LIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
+endef
+$(foreach t,$(TEST_SRC:tests/%.c=%),$(eval $(call test_rule,$(t))))
 
 # ---- benchmarks ----------------------------------------------------------------
 # ---- targets -------------------------------------------------------------------

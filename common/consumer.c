@@ -165,7 +165,7 @@ int tm_consumer_loop_start(struct tm_consumer_loop **out, const struct tm_consum
 			   char *err, size_t errlen)
 {
 	struct tm_consumer_loop *l = calloc(1, sizeof(*l));
-	char group[64];
+	char group[64], session[48], heartbeat[48];
 
 	*out = NULL;
 	if (!l || !(l->arena = tm_arena_new(0))) {
@@ -175,10 +175,14 @@ int tm_consumer_loop_start(struct tm_consumer_loop **out, const struct tm_consum
 	}
 	l->cfg = *cfg;
 	register_stats(l);
+	int session_ms = cfg->session_timeout_ms > 0 ? cfg->session_timeout_ms : 45000;
+	snprintf(session, sizeof(session), "session.timeout.ms=%d", session_ms);
+	snprintf(heartbeat, sizeof(heartbeat), "heartbeat.interval.ms=%d", session_ms / 3);
+	const char *const extra[] = {session, heartbeat, NULL};
 	snprintf(group, sizeof(group), "tm-%s", cfg->service);
 	if (tm_db_open(&l->db, cfg->conninfo, cfg->schema, err, errlen) != 0 ||
 	    tm_consumer_open(&l->kc, cfg->brokers, group, cfg->topics, cfg->ntopics,
-			     cfg->fetch_wait_ms, NULL, err, errlen) != 0)
+			     cfg->fetch_wait_ms, extra, err, errlen) != 0)
 		goto fail;
 	if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
 		snprintf(err, errlen, "cannot start the consumer thread");

@@ -31,6 +31,9 @@ static void common_items(struct tm_daemon_config *c, struct tm_cfg_item *it, siz
 		 false, "how long to retry PostgreSQL and Kafka at start"},
 		{"TM_KAFKA_FETCH_WAIT_MS", TM_CFG_INT, "100", &c->kafka_fetch_wait_ms, 1, 10000, NULL,
 		 false, "consumer fetch.wait.max.ms (the dev stack uses 5)"},
+		{"TM_KAFKA_SESSION_TIMEOUT_MS", TM_CFG_INT, "45000", &c->kafka_session_timeout_ms, 3500,
+		 300000, NULL, false,
+		 "consumer session.timeout.ms; a restarted consumer waits this long for its partitions"},
 		{"TM_SHUTDOWN_TIMEOUT_MS", TM_CFG_INT, "10000", &c->shutdown_timeout_ms, 100, 600000,
 		 NULL, false, "bound on draining work at SIGTERM"},
 	};
@@ -196,8 +199,14 @@ static int ping_self(const char *name, const char *url)
 	char err[256];
 	int status = 1;
 
+	char local[300];
 	req.method = "Ping";
 	req.request_id = "ping";
+	/* a daemon listening on every address is pinged on loopback */
+	if (strncmp(url, "tcp://0.0.0.0:", 14) == 0) {
+		snprintf(local, sizeof(local), "tcp://127.0.0.1:%s", url + 14);
+		url = local;
+	}
 	if (tm_rpc_client_open(&c, name, url, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tm-%s: %s\n", name, err);
 		return 1;
@@ -255,6 +264,7 @@ int tm_service_main(const struct tm_service_def *def, int argc, char **argv)
 	struct tm_consumer_loop_config ccfg = {
 		.service = def->name, .conninfo = d.cfg.database_url, .schema = d.schema,
 		.brokers = d.cfg.kafka_brokers, .fetch_wait_ms = (int)d.cfg.kafka_fetch_wait_ms,
+		.session_timeout_ms = (int)d.cfg.kafka_session_timeout_ms,
 		.topics = def->subscribe, .ntopics = def->nsubscribe, .handlers = def->handlers,
 		.nhandlers = def->nhandlers, .state = state};
 	if (def->nsubscribe > 0 && tm_consumer_loop_start(&loop, &ccfg, err, sizeof(err)) != 0) {

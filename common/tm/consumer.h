@@ -20,6 +20,7 @@ struct tm_consumer_loop_config {
 	const char *schema;
 	const char *brokers;
 	int fetch_wait_ms;
+	int session_timeout_ms; /* consumer group session timeout (heartbeats every third of it) */
 	const char *const *topics;
 	size_t ntopics;
 	const struct tm_event_handler *handlers;

@@ -32,6 +32,7 @@ struct tm_daemon_config {
 	const char *migrations_dir; /* TM_MIGRATIONS_DIR */
 	int64_t startup_timeout_ms; /* TM_STARTUP_TIMEOUT_MS: bounded retry for PostgreSQL and Kafka */
 	int64_t kafka_fetch_wait_ms; /* TM_KAFKA_FETCH_WAIT_MS */
+	int64_t kafka_session_timeout_ms; /* TM_KAFKA_SESSION_TIMEOUT_MS: consumer group liveness */
 	int64_t shutdown_timeout_ms; /* TM_SHUTDOWN_TIMEOUT_MS: bound on draining work */
 };
 
