@@ -1,7 +1,7 @@
 /*
  * The generic JSON <-> protobuf transcoder, driven by protobuf-c descriptors.
  * It implements the proto3 JSON mapping with taskmesh's enum rule:
- *   - field names are lowerCamelCase (the descriptor's json_name); the
+ *   - field names are lowerCamelCase (computed from the snake_case name); the
  *     original snake_case name is accepted on input too;
  *   - enums are the value name without the enum's UPPER_SNAKE type prefix, in
  *     lower case: PROJECT_STATUS_IN_PROGRESS <-> "in_progress" (API.md's
