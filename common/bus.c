@@ -277,12 +277,13 @@ int tm_kafka_wait_ready(const char *brokers, int timeout_ms, char *err, size_t e
 			rc = 0;
 			break;
 		}
-		if (tm_mono_ms() + BUS_WAIT_STEP_MS >= end) {
+		int64_t remaining = end - tm_mono_ms();
+		if (remaining <= 0) {
 			snprintf(err, errlen, "no Kafka broker answered at %s: %s", brokers,
 				 rd_kafka_err2str(e));
 			break;
 		}
-		tm_sleep_ms(BUS_WAIT_STEP_MS);
+		tm_sleep_ms(remaining < BUS_WAIT_STEP_MS ? remaining : BUS_WAIT_STEP_MS);
 	}
 	rd_kafka_destroy(rk);
 	return rc;

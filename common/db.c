@@ -45,6 +45,13 @@ static bool schema_ok(const char *s)
 	return true;
 }
 
+/* Server notices (e.g. "relation already exists, skipping") go to our log, not stderr. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	tm_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 /* Opens db->conn and sets the search path. Returns 0 or -1 (db->error set). */
 static int connect_now(struct tm_db *db)
 {
@@ -60,6 +67,7 @@ static int connect_now(struct tm_db *db)
 		atomic_store(&healthy, false);
 		return -1;
 	}
+	PQsetNoticeProcessor(db->conn, on_notice, NULL);
 	if (db->schema[0]) {
 		char sql[160];
 		snprintf(sql, sizeof(sql), "SET search_path TO \"%s\", public", db->schema);
@@ -111,9 +119,10 @@ int tm_db_open_retry(struct tm_db **out, const char *conninfo, const char *schem
 	for (;;) {
 		if (tm_db_open(out, conninfo, schema, err, errlen) == 0)
 			return 0;
-		if (tm_mono_ms() + pause > end)
+		int64_t left = end - tm_mono_ms();
+		if (left <= 0)
 			return -1;
-		tm_sleep_ms(pause);
+		tm_sleep_ms(pause < left ? pause : left);
 		if (pause < 2000)
 			pause *= 2;
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,7 +119,7 @@ int tm_test_stack_start(struct tm_test_stack *s, bool infra_only)
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->run_dir, sizeof(s->run_dir), "/tmp/tm-test-XXXXXX");
-	if (!mkdtemp(s->run_dir)) {
+	if (!mkdtemp(s->run_dir) || chmod(s->run_dir, 0755) != 0) {
 		perror("mkdtemp");
 		return -1;
 	}
@@ -138,10 +139,18 @@ int tm_test_stack_start(struct tm_test_stack *s, bool infra_only)
 
 int tm_test_stack_stop(struct tm_test_stack *s)
 {
+	char cmd[400];
 	if (!s->running)
 		return 0;
 	s->running = false;
-	return devstack(s, "stop", false);
+	int rc = devstack(s, "stop", false);
+	if (rc == 0 && !getenv("TM_TEST_KEEP_RUN_DIR")) {
+		/* all clean: nothing to look at; a failed stop keeps its logs */
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->run_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", s->run_dir);
+	}
+	return rc;
 }
 
 int tm_test_kafka_ctl(const struct tm_test_stack *s, const char *command)
