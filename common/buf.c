@@ -142,8 +142,11 @@ char *tm_buf_steal(struct tm_buf *b, size_t *len)
 		tm_buf_free(b);
 		return NULL;
 	}
-	if (!b->data && reserve(b, 0) != 0)
-		return NULL;
+	if (!b->data) {
+		if (reserve(b, 0) != 0)
+			return NULL;
+		b->data[0] = '\0';
+	}
 	char *p = b->data;
 	if (len)
 		*len = b->len;

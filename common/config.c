@@ -13,10 +13,19 @@ const char *tm_config_getenv(const char *name, void *ud)
 	return getenv(name);
 }
 
-/* The value as it may appear in an error line. */
+/* The value as it may appear in an error line: secrets hidden, control bytes
+ * replaced so the error stays one line, long values cut. */
 static const char *shown(const struct tm_cfg_item *it, const char *v)
 {
-	return it->secret ? "<redacted>" : v;
+	static _Thread_local char safe[128];
+	size_t i = 0;
+
+	if (it->secret)
+		return "<redacted>";
+	for (; v[i] && i < sizeof(safe) - 1; i++)
+		safe[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
+	safe[i] = '\0';
+	return safe;
 }
 
 static int parse_bool(const char *v, bool *out)

@@ -45,6 +45,18 @@ const char *tm_log_request_id(void)
 	return log_request_id;
 }
 
+/* Text format: control bytes escaped, so a line stays one line. */
+static void put_text(struct tm_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			tm_buf_printf(b, "\\x%02x", c);
+		else
+			tm_buf_putc(b, (char)c);
+	}
+}
+
 int tm_log_format_line(char *out, int outlen, enum tm_log_level level, const char *msg)
 {
 	char ts[32];
@@ -55,16 +67,13 @@ int tm_log_format_line(char *out, int outlen, enum tm_log_level level, const cha
 	if (log_text) {
 		/* text: human-friendly, but still one line: control bytes escaped */
 		tm_buf_printf(&b, "%s %-5s %s", ts, level_names[level], log_service);
-		if (log_request_id[0])
-			tm_buf_printf(&b, " [%s]", log_request_id);
-		tm_buf_putc(&b, ' ');
-		for (const char *p = msg; *p; p++) {
-			unsigned char c = (unsigned char)*p;
-			if (c < 0x20 || c == 0x7f)
-				tm_buf_printf(&b, "\\x%02x", c);
-			else
-				tm_buf_putc(&b, (char)c);
+		if (log_request_id[0]) {
+			tm_buf_puts(&b, " [");
+			put_text(&b, log_request_id);
+			tm_buf_putc(&b, ']');
 		}
+		tm_buf_putc(&b, ' ');
+		put_text(&b, msg);
 	} else {
 		tm_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"service\":", ts,
 			      level_names[level]);

@@ -119,13 +119,14 @@ static int load_dir(const char *dir, const char *sub, const char *schema, struct
 			goto out;
 	}
 	qsort(names, (size_t)nn, sizeof(char *), cmp_str);
-	struct tm_migration *grown = realloc(*list, sizeof(**list) * (size_t)(*n + nn));
-	if (!grown && nn > 0) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	if (grown)
+	if (nn > 0) {
+		struct tm_migration *grown = realloc(*list, sizeof(**list) * (size_t)(*n + nn));
+		if (!grown) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
 		*list = grown;
+	}
 	for (int i = 0; i < nn; i++) {
 		struct tm_migration *m = &(*list)[*n];
 		char file[4200];

@@ -196,7 +196,7 @@ int64_t tm_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms)
 	int64_t ceiling = base_ms;
 	uint64_t r = 0;
 
-	for (int i = 0; i < attempt && ceiling < cap_ms; i++)
+	for (int i = 0; i < attempt && ceiling < cap_ms && ceiling <= INT64_MAX / 2; i++)
 		ceiling *= 2;
 	if (ceiling > cap_ms)
 		ceiling = cap_ms;
@@ -204,7 +204,7 @@ int64_t tm_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms)
 		return 0;
 	if (tm_random_bytes(&r, sizeof(r)) != 0)
 		return ceiling;
-	return (int64_t)(r % (uint64_t)(ceiling + 1));
+	return (int64_t)(r % ((uint64_t)ceiling + 1));
 }
 
 bool tm_utf8_valid(const char *str, size_t len)

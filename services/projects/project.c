@@ -8,10 +8,15 @@
 char *project_trim(char *s)
 {
 	size_t n = strlen(s), start = 0;
+
+	if (n == 0)
+		return s; /* may be protobuf-c's shared, read-only empty string */
 	while (start < n && isspace((unsigned char)s[start]))
 		start++;
 	while (n > start && isspace((unsigned char)s[n - 1]))
 		n--;
+	if (start == 0 && n == strlen(s))
+		return s;
 	memmove(s, s + start, n - start);
 	s[n - start] = '\0';
 	return s;
