@@ -15,6 +15,7 @@ command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)" >&2; exi
 
 export TM_RUN_DIR
 TM_RUN_DIR=$(mktemp -d /tmp/tm-bench-XXXXXX)
+chmod 755 "$TM_RUN_DIR" # the PostgreSQL user keeps its data inside
 export TM_BIN_DIR=$ROOT/$B/bin TM_PG_FSYNC=off TM_LOG_LEVEL=warn
 # a free block of ports: gateway, services +1..+5, PostgreSQL +10
 for _ in $(seq 1 100); do

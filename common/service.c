@@ -30,7 +30,7 @@ static void common_items(struct tm_daemon_config *c, struct tm_cfg_item *it, siz
 		{"TM_STARTUP_TIMEOUT_MS", TM_CFG_INT, "30000", &c->startup_timeout_ms, 0, 600000, NULL,
 		 false, "how long to retry PostgreSQL and Kafka at start"},
 		{"TM_KAFKA_FETCH_WAIT_MS", TM_CFG_INT, "100", &c->kafka_fetch_wait_ms, 1, 10000, NULL,
-		 false, "consumer fetch.wait.max.ms (the dev stack uses 5)"},
+		 false, "consumer fetch.wait.max.ms (the dev stack uses 20)"},
 		{"TM_KAFKA_SESSION_TIMEOUT_MS", TM_CFG_INT, "45000", &c->kafka_session_timeout_ms, 3500,
 		 300000, NULL, false,
 		 "consumer session.timeout.ms; a restarted consumer waits this long for its partitions"},

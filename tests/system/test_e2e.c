@@ -331,6 +331,15 @@ static void test_validation_names_the_field(void **state)
 	first_detail_field(&r, field, sizeof(field));
 	assert_string_equal(field, "title");
 	http_resp_free(&r);
+	/* absent on the wire: protobuf-c's shared empty string must not be written to */
+	assert_int_equal(http_post_json(u, token_a, "{\"description\":\"d\"}", &r), 0);
+	assert_error(&r, 400, "VALIDATION_FAILED");
+	first_detail_field(&r, field, sizeof(field));
+	assert_string_equal(field, "title");
+	http_resp_free(&r);
+	assert_int_equal(http_post_json(u, token_a, "{}", &r), 0);
+	assert_error(&r, 400, "VALIDATION_FAILED");
+	http_resp_free(&r);
 	assert_int_equal(http_post_json(u, token_a, "{\"title\":\"t\",\"description\":\"d\",\"budgetCapCents\":\"0\"}", &r), 0);
 	assert_error(&r, 400, "VALIDATION_FAILED");
 	first_detail_field(&r, field, sizeof(field));
