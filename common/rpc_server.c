@@ -20,17 +20,29 @@
 #define RPC_ARENA_LIMIT (64u << 20)  /* memory one call may use */
 #define RPC_RECV_MAX_BYTES (4u << 20) /* largest request accepted off the wire */
 #define RPC_TX_ATTEMPTS 3            /* serialization failures / deadlocks are retried */
+#define RPC_SLOTS_PER_WORKER 8       /* contexts receiving per worker: requests wait in our queue, \
+					the workers never idle while work is queued */
 
-enum worker_state { W_IDLE, W_RECV, W_WORK };
+/* A context's place in RECV -> (inline | QUEUED -> WORK) -> SEND -> RECV. */
+enum slot_state { S_IDLE, S_RECV, S_QUEUED, S_WORK, S_SEND };
 
+/* One nng context and its aio, driven by aio callbacks (never blocking). */
+struct slot {
+	struct tm_rpc_server *srv;
+	nng_ctx ctx;
+	nng_aio *aio;
+	nng_msg *msg;                   /* the request, reused for the reply */
+	struct tm_arena *arena;         /* the request's memory until its reply is sent */
+	Taskmesh__V1__RpcRequest *req;  /* decoded on receipt */
+	enum slot_state state;          /* guarded by srv->lock */
+	struct slot *next;              /* work queue link */
+};
+
+/* A thread that runs database-bound methods, with its own connection. */
 struct worker {
 	struct tm_rpc_server *srv;
 	pthread_t thread;
-	nng_ctx ctx;
-	nng_aio *aio;
 	struct tm_db *db;
-	struct tm_arena *arena;
-	enum worker_state state; /* guarded by srv->lock */
 };
 
 struct method_stats {
@@ -40,10 +52,16 @@ struct method_stats {
 struct tm_rpc_server {
 	struct tm_rpc_server_config cfg;
 	nng_socket sock;
+	struct slot *slots;
+	int nslots;
 	struct worker *workers;
 	int nworkers;
 	struct method_stats *mstats; /* one per cfg.methods row */
 	pthread_mutex_t lock;
+	pthread_cond_t work;         /* a slot was queued, or stopping */
+	pthread_cond_t idle;         /* a slot went idle */
+	struct slot *queue_head, *queue_tail;
+	int busy;                    /* slots not idle */
 	bool stopping;
 	int64_t started_mono_ms;
 };
@@ -147,12 +165,16 @@ static enum tm_code ping(struct tm_rpc_call *call, const ProtobufCMessage *in,
 	taskmesh__v1__ping_reply__init(rep);
 	for (int i = 0; i < 6; i++)
 		taskmesh__v1__health_check__init(&checks[i]);
+	/* inline: no connection of its own; the process-wide flags are kept current by
+	 * every connection and by the outbox relay, which polls once a second */
 	checks[n].name = "database";
-	checks[n].ok = tm_db_healthy() && PQstatus(tm_db_conn(call->db)) == CONNECTION_OK;
-	checks[n++].detail = checks[0].ok ? "" : "PostgreSQL is unreachable";
+	checks[n].ok = tm_db_healthy();
+	checks[n].detail = checks[n].ok ? "" : "PostgreSQL is unreachable";
+	n++;
 	checks[n].name = "kafka";
 	checks[n].ok = tm_outbox_kafka_healthy();
-	checks[n++].detail = checks[1].ok ? "" : "the last outbox delivery failed";
+	checks[n].detail = checks[n].ok ? "" : "the last outbox delivery failed";
+	n++;
 	if (s->cfg.ping_checks)
 		n += s->cfg.ping_checks(s->cfg.service_state, &checks[n], call->arena);
 	rep->service = (char *)s->cfg.service;
@@ -210,9 +232,9 @@ static enum tm_code stats(struct tm_rpc_call *call, const ProtobufCMessage *in,
 
 static const struct tm_rpc_method builtins[] = {
 	{"Ping", &taskmesh__v1__ping_request__descriptor, &taskmesh__v1__ping_reply__descriptor,
-	 ping, 0},
+	 ping, TM_RPC_INLINE},
 	{"Stats", &taskmesh__v1__stats_request__descriptor, &taskmesh__v1__stats_reply__descriptor,
-	 stats, 0},
+	 stats, TM_RPC_INLINE},
 };
 
 /* The method row for a name, and its stats slot (NULL for built-ins). */
@@ -346,24 +368,31 @@ static int run_method(struct tm_rpc_call *call, const struct tm_rpc_method *m, v
 	return build_reply(call, code, out, bytes, len);
 }
 
-/* Handles one packed RpcRequest; the reply is malloc'd. `arena` is reset after. */
-static int handle(struct tm_rpc_server *s, struct tm_db *db, struct tm_arena *arena,
-		  const void *data, size_t dlen, void **bytes, size_t *len)
+/* Decodes an envelope into the arena; NULL when malformed. */
+static Taskmesh__V1__RpcRequest *decode_request(struct tm_arena *arena, const void *data,
+						size_t dlen)
+{
+	ProtobufCAllocator al = tm_arena_pb_allocator(arena);
+	return taskmesh__v1__rpc_request__unpack(&al, dlen, data);
+}
+
+/*
+ * Runs one decoded request (NULL: malformed) and packs its reply (malloc'd).
+ * `db` may be NULL only for TM_RPC_INLINE methods. Returns 0, or -1 when no
+ * reply could be built (out of memory).
+ */
+static int execute(struct tm_rpc_server *s, struct tm_db *db, struct tm_arena *arena,
+		   const Taskmesh__V1__RpcRequest *req, void **bytes, size_t *len)
 {
 	struct tm_rpc_call call = {.db = db, .arena = arena, .server = s,
 				   .service = s->cfg.service_state};
 	struct method_stats *ms = NULL;
-	int rc = -1;
+	int rc;
 
 	*bytes = NULL;
-	if (!arena)
-		return -1;
-	ProtobufCAllocator al = tm_arena_pb_allocator(arena);
-	Taskmesh__V1__RpcRequest *req = taskmesh__v1__rpc_request__unpack(&al, dlen, data);
 	if (!req) {
 		tm_rpc_fail(&call, TM_E_VALIDATION_FAILED, "malformed RpcRequest");
-		rc = build_reply(&call, TM_E_VALIDATION_FAILED, NULL, bytes, len);
-		goto out;
+		return build_reply(&call, TM_E_VALIDATION_FAILED, NULL, bytes, len);
 	}
 	tm_log_set_request_id(req->request_id);
 	call.req = req;
@@ -388,89 +417,159 @@ static int handle(struct tm_rpc_server *s, struct tm_db *db, struct tm_arena *ar
 	}
 	if (call.code != TM_OK && tm_code_info(call.code)->http_status >= 500)
 		tm_warn("%s failed: %s %s", req->method, tm_code_info(call.code)->name, call.message);
-out:
 	tm_log_set_request_id(NULL);
-	tm_arena_reset(arena);
 	return rc;
+}
+
+/* True when a request can be answered on the receiving nng thread: a
+ * malformed envelope, an unknown method, or a TM_RPC_INLINE method. */
+static bool answer_inline(struct tm_rpc_server *s, const Taskmesh__V1__RpcRequest *req)
+{
+	struct method_stats *ms;
+	const struct tm_rpc_method *m = req ? find_method(s, req->method, &ms) : NULL;
+	return !m || (m->flags & TM_RPC_INLINE);
 }
 
 int tm_rpc_server_handle(struct tm_rpc_server *s, struct tm_db *db, const void *data, size_t dlen,
 			 void **bytes, size_t *len)
 {
 	struct tm_arena *arena = tm_arena_new(RPC_ARENA_LIMIT);
-	int rc = arena ? handle(s, db, arena, data, dlen, bytes, len) : -1;
+	int rc = arena ? execute(s, db, arena, decode_request(arena, data, dlen), bytes, len) : -1;
 	tm_arena_free(arena);
 	return rc;
 }
 
-/* ---- workers ---- */
+/* ---- contexts (aio callbacks) and workers ---- */
 
-static void set_state(struct worker *w, enum worker_state st)
+/* Moves a slot to `st` under the lock, keeping the busy count for shutdown. */
+static void set_state_locked(struct slot *sl, enum slot_state st)
 {
-	pthread_mutex_lock(&w->srv->lock);
-	w->state = st;
-	pthread_mutex_unlock(&w->srv->lock);
+	struct tm_rpc_server *s = sl->srv;
+	if (sl->state == S_IDLE && st != S_IDLE)
+		s->busy++;
+	else if (sl->state != S_IDLE && st == S_IDLE && --s->busy == 0)
+		pthread_cond_broadcast(&s->idle);
+	sl->state = st;
 }
 
-/* Starts a receive unless the server is stopping. Returns false to exit. */
-static bool start_recv(struct worker *w)
+/* Arms a receive, unless the server is stopping (then the slot goes idle). */
+static void arm_recv(struct slot *sl)
 {
-	bool go;
-	pthread_mutex_lock(&w->srv->lock);
-	go = !w->srv->stopping;
-	if (go) {
-		w->state = W_RECV;
-		nng_ctx_recv(w->ctx, w->aio);
+	struct tm_rpc_server *s = sl->srv;
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping) {
+		set_state_locked(sl, S_IDLE);
+	} else {
+		set_state_locked(sl, S_RECV);
+		nng_ctx_recv(sl->ctx, sl->aio);
 	}
-	pthread_mutex_unlock(&w->srv->lock);
-	return go;
+	pthread_mutex_unlock(&s->lock);
 }
 
-/* Sends the reply of one request on the worker's context (blocking this thread only). */
-static void send_reply(struct worker *w, nng_msg *msg, const void *bytes, size_t len)
+/* Sends the reply (or, if none could be built, drops the request) and moves on. */
+static void send_reply(struct slot *sl, void *bytes, size_t len, int rc)
 {
-	nng_msg_clear(msg);
-	if (nng_msg_append(msg, bytes, len) != 0) {
+	nng_msg *msg = sl->msg;
+	sl->msg = NULL;
+	sl->req = NULL;
+	tm_arena_reset(sl->arena);
+	if (rc != 0 || nng_msg_realloc(msg, 0) != 0 || nng_msg_append(msg, bytes, len) != 0) {
+		tm_error("rpc: cannot build a reply (out of memory); dropping the request");
+		free(bytes);
 		nng_msg_free(msg);
+		arm_recv(sl);
 		return;
 	}
-	nng_aio_set_msg(w->aio, msg);
-	nng_ctx_send(w->ctx, w->aio);
-	nng_aio_wait(w->aio);
-	if (nng_aio_result(w->aio) != 0) {
-		tm_warn("rpc: reply not sent: %s", nng_strerror(nng_aio_result(w->aio)));
-		nng_msg_free(nng_aio_get_msg(w->aio));
-	}
+	free(bytes);
+	pthread_mutex_lock(&sl->srv->lock);
+	set_state_locked(sl, S_SEND);
+	pthread_mutex_unlock(&sl->srv->lock);
+	nng_aio_set_msg(sl->aio, msg);
+	nng_ctx_send(sl->ctx, sl->aio); /* completion re-arms the receive */
 }
 
-/* RECV -> WORK -> SEND -> RECV until the server stops. */
+/* A request arrived: answer it here if it cannot block, else queue it. */
+static void on_received(struct slot *sl)
+{
+	struct tm_rpc_server *s = sl->srv;
+	void *bytes = NULL;
+	size_t len = 0;
+
+	sl->msg = nng_aio_get_msg(sl->aio);
+	sl->req = decode_request(sl->arena, nng_msg_body(sl->msg), nng_msg_len(sl->msg));
+	if (answer_inline(s, sl->req)) {
+		int rc = execute(s, NULL, sl->arena, sl->req, &bytes, &len);
+		send_reply(sl, bytes, len, rc);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	set_state_locked(sl, S_QUEUED);
+	sl->next = NULL;
+	if (s->queue_tail)
+		s->queue_tail->next = sl;
+	else
+		s->queue_head = sl;
+	s->queue_tail = sl;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void slot_cb(void *arg)
+{
+	struct slot *sl = arg;
+	int rv = nng_aio_result(sl->aio);
+
+	if (sl->state == S_SEND) {
+		if (rv != 0) {
+			tm_warn("rpc: reply not sent: %s", nng_strerror(rv));
+			nng_msg_free(nng_aio_get_msg(sl->aio));
+		}
+		arm_recv(sl);
+		return;
+	}
+	if (rv == NNG_ECANCELED || rv == NNG_ECLOSED) {
+		pthread_mutex_lock(&sl->srv->lock);
+		set_state_locked(sl, S_IDLE);
+		pthread_mutex_unlock(&sl->srv->lock);
+		return;
+	}
+	if (rv != 0) {
+		tm_warn("rpc: receive failed: %s", nng_strerror(rv));
+		arm_recv(sl);
+		return;
+	}
+	on_received(sl);
+}
+
+/* Takes the next queued slot; NULL when stopping and nothing is left. */
+static struct slot *next_job(struct tm_rpc_server *s)
+{
+	struct slot *sl;
+	pthread_mutex_lock(&s->lock);
+	while (!s->queue_head && !(s->stopping && s->busy == 0))
+		pthread_cond_wait(&s->work, &s->lock);
+	sl = s->queue_head;
+	if (sl) {
+		s->queue_head = sl->next;
+		if (!s->queue_head)
+			s->queue_tail = NULL;
+		set_state_locked(sl, S_WORK);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return sl;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	struct slot *sl;
 
-	while (start_recv(w)) {
-		nng_aio_wait(w->aio);
-		int rv = nng_aio_result(w->aio);
-		set_state(w, W_WORK);
-		if (rv == NNG_ECANCELED || rv == NNG_ECLOSED)
-			break;
-		if (rv != 0) {
-			tm_warn("rpc: receive failed: %s", nng_strerror(rv));
-			continue;
-		}
-		nng_msg *msg = nng_aio_get_msg(w->aio);
+	while ((sl = next_job(w->srv)) != NULL) {
 		void *bytes = NULL;
 		size_t len = 0;
-		if (handle(w->srv, w->db, w->arena, nng_msg_body(msg), nng_msg_len(msg), &bytes,
-			   &len) != 0) {
-			tm_error("rpc: cannot build a reply (out of memory); dropping the request");
-			nng_msg_free(msg);
-			continue;
-		}
-		send_reply(w, msg, bytes, len);
-		free(bytes);
+		int rc = execute(w->srv, w->db, sl->arena, sl->req, &bytes, &len);
+		send_reply(sl, bytes, len, rc);
 	}
-	set_state(w, W_IDLE);
 	return NULL;
 }
 
@@ -486,29 +585,84 @@ static void register_method_stats(struct tm_rpc_server *s)
 	}
 }
 
-/* Opens the worker's context, aio, connection and arena. */
-static int worker_init(struct tm_rpc_server *s, struct worker *w, char *err, size_t errlen)
+static int slot_init(struct tm_rpc_server *s, struct slot *sl, char *err, size_t errlen)
 {
 	int rv;
-
-	w->srv = s;
-	if ((rv = nng_ctx_open(&w->ctx, s->sock)) != 0 || (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
+	sl->srv = s;
+	if ((rv = nng_ctx_open(&sl->ctx, s->sock)) != 0 ||
+	    (rv = nng_aio_alloc(&sl->aio, slot_cb, sl)) != 0) {
 		snprintf(err, errlen, "nng: %s", nng_strerror(rv));
 		return -1;
 	}
-	if (!(w->arena = tm_arena_new(RPC_ARENA_LIMIT))) {
+	if (!(sl->arena = tm_arena_new(RPC_ARENA_LIMIT))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	return tm_db_open(&w->db, s->cfg.conninfo, s->cfg.schema, err, errlen);
+	return 0;
 }
 
-static void worker_fini(struct worker *w)
+/* Allocates everything; nothing runs yet. */
+static int server_alloc(struct tm_rpc_server *s, char *err, size_t errlen)
 {
-	if (w->aio)
-		nng_aio_free(w->aio);
-	tm_db_close(w->db);
-	tm_arena_free(w->arena);
+	int rv;
+	s->slots = calloc((size_t)s->nslots, sizeof(*s->slots));
+	s->workers = calloc((size_t)s->nworkers, sizeof(*s->workers));
+	s->mstats = calloc(s->cfg.nmethods + 1, sizeof(*s->mstats));
+	if (!s->slots || !s->workers || !s->mstats) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	register_method_stats(s);
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		snprintf(err, errlen, "nng: %s", nng_strerror(rv));
+		return -1;
+	}
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_RECV_MAX_BYTES);
+	for (int i = 0; i < s->nslots; i++)
+		if (slot_init(s, &s->slots[i], err, errlen) != 0)
+			return -1;
+	for (int i = 0; i < s->nworkers; i++) {
+		s->workers[i].srv = s;
+		if (tm_db_open(&s->workers[i].db, s->cfg.conninfo, s->cfg.schema, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Frees what server_alloc made; the socket is closed and no callback runs. */
+static void server_free(struct tm_rpc_server *s)
+{
+	for (int i = 0; s->slots && i < s->nslots; i++) {
+		if (s->slots[i].aio)
+			nng_aio_free(s->slots[i].aio);
+		tm_arena_free(s->slots[i].arena);
+	}
+	for (int i = 0; s->workers && i < s->nworkers; i++)
+		tm_db_close(s->workers[i].db);
+	free(s->slots);
+	free(s->workers);
+	free(s->mstats);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Stops receiving, waits until every slot is idle (in-flight replies sent),
+ * then lets the workers go and joins `nthreads` of them. */
+static void drain_and_join(struct tm_rpc_server *s, int nthreads)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slots[i].state == S_RECV)
+			nng_aio_cancel(s->slots[i].aio);
+	while (s->busy > 0)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(s->workers[i].thread, NULL);
 }
 
 int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_config *cfg,
@@ -522,23 +676,13 @@ int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_c
 		return -1;
 	s->cfg = *cfg;
 	s->nworkers = cfg->workers < 1 ? 1 : cfg->workers > RPC_WORKERS_MAX ? RPC_WORKERS_MAX : cfg->workers;
+	s->nslots = s->nworkers * RPC_SLOTS_PER_WORKER;
 	s->started_mono_ms = tm_mono_ms();
 	pthread_mutex_init(&s->lock, NULL);
-	s->workers = calloc((size_t)s->nworkers, sizeof(*s->workers));
-	s->mstats = calloc(cfg->nmethods + 1, sizeof(*s->mstats));
-	if (!s->workers || !s->mstats) {
-		snprintf(err, errlen, "out of memory");
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	if (server_alloc(s, err, errlen) != 0)
 		goto fail;
-	}
-	register_method_stats(s);
-	if ((rv = nng_rep0_open(&s->sock)) != 0) {
-		snprintf(err, errlen, "nng: %s", nng_strerror(rv));
-		goto fail;
-	}
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_RECV_MAX_BYTES);
-	for (int i = 0; i < s->nworkers; i++)
-		if (worker_init(s, &s->workers[i], err, errlen) != 0)
-			goto fail;
 	if ((rv = nng_listen(s->sock, cfg->url, NULL, 0)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->url, nng_strerror(rv));
 		goto fail;
@@ -549,24 +693,16 @@ int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_c
 			goto fail;
 		}
 	}
-	tm_info("rpc: serving on %s with %d workers", cfg->url, s->nworkers);
+	for (int i = 0; i < s->nslots; i++)
+		arm_recv(&s->slots[i]);
+	tm_info("rpc: serving on %s with %d contexts and %d workers", cfg->url, s->nslots,
+		s->nworkers);
 	*out = s;
 	return 0;
 fail:
-	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
-	pthread_mutex_unlock(&s->lock);
-	if (s->workers) {
-		nng_close(s->sock);
-		for (int i = 0; i < started; i++)
-			pthread_join(s->workers[i].thread, NULL);
-		for (int i = 0; i < s->nworkers; i++)
-			worker_fini(&s->workers[i]);
-	}
-	free(s->workers);
-	free(s->mstats);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	drain_and_join(s, started);
+	nng_close(s->sock);
+	server_free(s);
 	return -1;
 }
 
@@ -574,21 +710,8 @@ void tm_rpc_server_stop(struct tm_rpc_server *s)
 {
 	if (!s)
 		return;
-	/* idle workers are waiting in RECV: cancel those; busy ones finish and see `stopping` */
-	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
-	for (int i = 0; i < s->nworkers; i++)
-		if (s->workers[i].state == W_RECV)
-			nng_aio_cancel(s->workers[i].aio);
-	pthread_mutex_unlock(&s->lock);
-	for (int i = 0; i < s->nworkers; i++)
-		pthread_join(s->workers[i].thread, NULL);
+	drain_and_join(s, s->nworkers);
 	nng_close(s->sock);
-	for (int i = 0; i < s->nworkers; i++)
-		worker_fini(&s->workers[i]);
-	free(s->workers);
-	free(s->mstats);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	server_free(s);
 	tm_info("rpc: stopped");
 }

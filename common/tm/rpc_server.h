@@ -1,8 +1,11 @@
 /*
- * The nng RPC server of a service: a REP socket with a fixed pool of workers.
- * Each worker is a thread with its own nng context, aio and PostgreSQL
- * connection, and runs the state machine RECV -> WORK -> SEND -> RECV; WORK may
- * block on PostgreSQL because it is never inside an nng callback.
+ * The nng RPC server of a service: a REP socket with a fixed pool of contexts,
+ * each an explicit state machine RECV -> WORK -> SEND -> RECV driven by its
+ * aio callback, and a fixed pool of worker threads, each with its own
+ * PostgreSQL connection. A received request of a TM_RPC_INLINE method is
+ * answered in the callback; any other is queued to the workers, which may
+ * block on PostgreSQL because they are never inside an nng callback, and whose
+ * reply is sent asynchronously.
  *
  * A method row names the request and reply messages; the server decodes the
  * request into the call's arena, calls the handler, packs the reply and
@@ -50,6 +53,8 @@ typedef enum tm_code (*tm_rpc_handler_fn)(struct tm_rpc_call *call, const Protob
 enum {
 	TM_RPC_TX = 1 << 0,         /* run inside a transaction */
 	TM_RPC_IDEMPOTENT = 1 << 1, /* honour idempotency keys (implies TX) */
+	TM_RPC_INLINE = 1 << 2,     /* never blocks (no database, no I/O): answered on the
+				       receiving nng thread, without a worker hand-off */
 };
 
 struct tm_rpc_method {

@@ -16,7 +16,7 @@
 #include "tm/log.h"
 #include "tm/util.h"
 
-#define GW_MHD_MEMORY_LIMIT (64u << 10) /* per-connection pool: headers + read buffer */
+#define GW_MHD_MEMORY_LIMIT (32u << 10) /* per-connection pool: headers + read buffer */
 #define GW_LISTEN_BACKLOG 1024
 
 static struct gw_request *request_new(struct gw *g, struct MHD_Connection *conn, const char *url,
@@ -290,7 +290,7 @@ int gw_http_start(struct gw *g, char *err, size_t errlen)
 
 	if (parse_addr(g->cfg.http_addr, &ss, err, errlen) != 0)
 		return -1;
-	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 		(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	struct MHD_OptionItem opts[] = {
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
