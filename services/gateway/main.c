@@ -29,7 +29,7 @@ static size_t config_items(struct gw_config *c, struct tm_cfg_item *it)
 				       TM_JWT_SECRET_MIN_BYTES, 4096, NULL, true,
 				       "HS256 key, at least 32 bytes (the dev stack generates one)"};
 	const struct tm_cfg_item ints[] = {
-		{"TM_HTTP_THREADS", TM_CFG_INT, "2", &c->http_threads, 1, 64, NULL, false,
+		{"TM_HTTP_THREADS", TM_CFG_INT, "4", &c->http_threads, 1, 64, NULL, false,
 		 "HTTP event-loop threads (epoll)"},
 		{"TM_HTTP_MAX_CONNECTIONS", TM_CFG_INT, "2000", &c->max_connections, 1, 100000, NULL,
 		 false, "open connections at most"},
