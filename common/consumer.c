@@ -105,7 +105,8 @@ static bool process(struct tm_consumer_loop *l, const Taskmesh__V1__Event *ev)
 		if (atomic_load(&l->stopping))
 			return false; /* not stored: redelivered after the restart */
 		bool db_down = PQstatus(tm_db_conn(l->db)) != CONNECTION_OK;
-		tm_warn("event %s (%s): attempt %d failed: %s", ev->id, ev->type, n, tm_db_error(l->db));
+		tm_warn("event %s (%s): attempt %d failed: %s", ev->id, ev->type, n,
+			db_down ? "the database is unreachable" : "the handler reported an error");
 		if (!db_down)
 			n++;
 		tm_sleep_ms(tm_backoff_ms(pause, CONSUMER_BACKOFF_BASE_MS, CONSUMER_BACKOFF_CAP_MS));

@@ -276,9 +276,9 @@ static int reconcile(struct tm_db *db, const char *schema, struct tm_migration *
 			goto out;
 		}
 	}
+	/* refuse a changed file before anything is applied */
 	for (int k = 0; k < nfiles; k++) {
-		enum tm_migration_check c = tm_migration_check(&files[k], names, sums, nrec);
-		if (c == TM_MIG_CHANGED) {
+		if (tm_migration_check(&files[k], names, sums, nrec) == TM_MIG_CHANGED) {
 			snprintf(err, errlen,
 				 "migration %s changed after it was applied; migrations are "
 				 "forward-only: add a new file instead",
@@ -286,7 +286,9 @@ static int reconcile(struct tm_db *db, const char *schema, struct tm_migration *
 			applied = -1;
 			goto out;
 		}
-		if (c == TM_MIG_PENDING) {
+	}
+	for (int k = 0; k < nfiles; k++) {
+		if (tm_migration_check(&files[k], names, sums, nrec) == TM_MIG_PENDING) {
 			if (apply_one(db, schema, &files[k], err, errlen) != 0) {
 				applied = -1;
 				goto out;

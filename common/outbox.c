@@ -80,12 +80,17 @@ out_body:
 	return rc;
 }
 
-/* One record of a relay round: its row id and the delivery outcome. */
+/* One record of a relay round: its row id and the delivery outcome. Slots are
+ * in id order (the fetch is ORDER BY id), so a report finds its slot by binary
+ * search on the row id it carries as opaque. */
 struct slot {
 	int64_t id;
 	rd_kafka_resp_err_t err;
-	bool done; /* delivery report received */
+	bool done;      /* delivery report received (or the row was never produced) */
+	bool undecodable; /* the payload is not an Event: dead-lettered, not a Kafka failure */
 };
+
+#define RELAY_LATE_MAX 1024 /* late successes remembered until the next round records them */
 
 struct tm_outbox_relay {
 	struct tm_outbox_relay_config cfg;
@@ -98,6 +103,10 @@ struct tm_outbox_relay {
 	int64_t next_housekeeping_ms;
 	struct slot slots[RELAY_BATCH_MAX];
 	int nslots, pending_reports;
+	/* Successful reports that came after their round gave up on them: the
+	 * record is in Kafka, so the next round marks its row sent. */
+	int64_t late_ok[RELAY_LATE_MAX];
+	int nlate;
 	struct tm_stat *published, *failed, *pending_gauge;
 };
 
@@ -108,13 +117,45 @@ bool tm_outbox_kafka_healthy(void)
 	return atomic_load(&kafka_healthy);
 }
 
+static struct slot *find_slot(struct tm_outbox_relay *r, int64_t id)
+{
+	int lo = 0, hi = r->nslots - 1;
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (r->slots[mid].id == id)
+			return &r->slots[mid];
+		if (r->slots[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+/*
+ * A delivery report (from tm_producer_poll/flush, on the relay thread). It may
+ * belong to an earlier round that stopped waiting for it: then its row is not
+ * in this round, or is in it again as a second send. A success always counts
+ * for the row; a round's counter drops once per slot.
+ */
 static void on_delivery(void *opaque, rd_kafka_resp_err_t err, void *ud)
 {
 	struct tm_outbox_relay *r = ud;
-	struct slot *s = opaque;
-	s->err = err;
-	s->done = true;
-	r->pending_reports--;
+	int64_t id = (int64_t)(intptr_t)opaque;
+	struct slot *s = find_slot(r, id);
+
+	if (!s) {
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR && r->nlate < RELAY_LATE_MAX)
+			r->late_ok[r->nlate++] = id;
+		return;
+	}
+	if (!s->done) {
+		s->done = true;
+		s->err = err;
+		r->pending_reports--;
+	} else if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		s->err = err; /* an earlier send of this row got through after all */
+	}
 }
 
 /* (Re)issues LISTEN after start or a reconnect. */
@@ -152,19 +193,28 @@ static int produce_rows(struct tm_outbox_relay *r, PGresult *res, struct tm_aren
 	int queued = 0;
 	ProtobufCAllocator al = tm_arena_pb_allocator(arena);
 
+	r->nslots = 0;
+	r->pending_reports = 0;
 	for (int i = 0; i < PQntuples(res); i++) {
-		size_t len = 0;
 		struct slot *s = &r->slots[r->nslots++];
-		unsigned char *payload = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &len);
-		Taskmesh__V1__Event *ev = payload ? taskmesh__v1__event__unpack(&al, len, payload) : NULL;
-
 		s->done = false;
-		s->err = RD_KAFKA_RESP_ERR__BAD_MSG;
+		s->undecodable = false;
+		s->err = RD_KAFKA_RESP_ERR_NO_ERROR;
 		tm_parse_int64(PQgetvalue(res, i, 0), &s->id);
+	}
+	for (int i = 0; i < r->nslots; i++) {
+		struct slot *s = &r->slots[i];
+		size_t len = 0;
+		unsigned char *payload =
+			PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &len);
+		Taskmesh__V1__Event *ev = payload ? taskmesh__v1__event__unpack(&al, len, payload) : NULL;
 		if (!ev) {
-			tm_error("outbox row %lld does not hold an Event; left unsent", (long long)s->id);
+			tm_error("outbox row %lld does not hold a taskmesh.v1.Event; dead-lettered",
+				 (long long)s->id);
+			s->undecodable = true;
 			s->done = true;
-		} else if (tm_producer_send(r->producer, PQgetvalue(res, i, 1), ev, payload, len, s) != 0) {
+		} else if (tm_producer_send(r->producer, PQgetvalue(res, i, 1), ev, payload, len,
+					    (void *)(intptr_t)s->id) != 0) {
 			s->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
 			s->done = true;
 		} else {
@@ -176,48 +226,77 @@ static int produce_rows(struct tm_outbox_relay *r, PGresult *res, struct tm_aren
 	return queued;
 }
 
-/* Marks delivered rows sent and failed ones attempted, in the round's
- * transaction, with one statement each. Returns the failures, or -1. */
+/* Appends one id to a PostgreSQL array literal being built ("{1,2,3}"). */
+static void put_id(struct tm_buf *b, int64_t id)
+{
+	tm_buf_printf(b, "%s%lld", b->len > 1 ? "," : "", (long long)id);
+}
+
+/* Runs `sql` with the array literal of b as $1 (and `extra` as $2) unless b is empty. */
+static int update_ids(struct tm_outbox_relay *r, struct tm_buf *b, const char *sql,
+		      const char *extra)
+{
+	tm_buf_putc(b, '}');
+	if (b->failed)
+		return -1;
+	if (b->len <= 2)
+		return 0;
+	const char *p[] = {b->data, extra};
+	return tm_db_query(r->db, NULL, sql, extra ? 2 : 1, p) == TM_DB_OK ? 0 : -1;
+}
+
+/*
+ * Records a round in its transaction: delivered rows (and late successes of
+ * earlier rounds) sent, failed ones attempted with the error, undecodable ones
+ * dead. Returns the Kafka failures, or -1 when the database refused.
+ */
 static int record_outcome(struct tm_outbox_relay *r, int *sent)
 {
-	struct tm_buf ok, bad;
+	struct tm_buf ok, bad, dead;
 	const char *last_error = "no delivery report";
 	int failures = 0, rc = 0;
 
 	*sent = 0;
 	tm_buf_init(&ok);
 	tm_buf_init(&bad);
+	tm_buf_init(&dead);
 	tm_buf_putc(&ok, '{');
 	tm_buf_putc(&bad, '{');
+	tm_buf_putc(&dead, '{');
 	for (int i = 0; i < r->nslots; i++) {
 		struct slot *s = &r->slots[i];
-		bool delivered = s->done && s->err == RD_KAFKA_RESP_ERR_NO_ERROR;
-		struct tm_buf *b = delivered ? &ok : &bad;
-		tm_buf_printf(b, "%s%lld", b->len > 1 ? "," : "", (long long)s->id);
-		if (delivered) {
+		if (s->undecodable) {
+			put_id(&dead, s->id);
+		} else if (s->done && s->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			put_id(&ok, s->id);
 			(*sent)++;
 		} else {
+			put_id(&bad, s->id);
 			failures++;
 			if (s->done)
 				last_error = rd_kafka_err2str(s->err);
 		}
 	}
-	tm_buf_putc(&ok, '}');
-	tm_buf_putc(&bad, '}');
-	const char *p1[] = {ok.data};
-	const char *p2[] = {bad.data, last_error};
-	if (ok.failed || bad.failed ||
-	    (*sent && tm_db_query(r->db, NULL,
-				  "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 "
-				  "WHERE id = ANY($1::bigint[])",
-				  1, p1) != TM_DB_OK) ||
-	    (failures && tm_db_query(r->db, NULL,
-				     "UPDATE outbox SET attempts = attempts + 1, last_error = $2 "
-				     "WHERE id = ANY($1::bigint[])",
-				     2, p2) != TM_DB_OK))
+	for (int i = 0; i < r->nlate; i++)
+		put_id(&ok, r->late_ok[i]);
+	if (update_ids(r, &ok,
+		       "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 "
+		       "WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
+		       NULL) != 0 ||
+	    update_ids(r, &bad,
+		       "UPDATE outbox SET attempts = attempts + 1, last_error = $2 "
+		       "WHERE id = ANY($1::bigint[])",
+		       last_error) != 0 ||
+	    update_ids(r, &dead,
+		       "UPDATE outbox SET dead_at = now(), last_error = $2 "
+		       "WHERE id = ANY($1::bigint[])",
+		       "the payload is not a taskmesh.v1.Event") != 0)
 		rc = -1;
+	else
+		r->nlate = 0;
 	tm_buf_free(&ok);
 	tm_buf_free(&bad);
+	tm_buf_free(&dead);
 	return rc < 0 ? -1 : failures;
 }
 
@@ -239,12 +318,10 @@ static int relay_round(struct tm_outbox_relay *r)
 	if (!arena || tm_db_begin(r->db) != TM_DB_OK)
 		goto out;
 	if (tm_db_query(r->db, &res,
-			"SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL "
+			"SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL "
 			"ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
 			1, p) != TM_DB_OK)
 		goto out_rollback;
-	r->nslots = 0;
-	r->pending_reports = 0;
 	fetched = PQntuples(res);
 	if (fetched == 0) {
 		tm_db_rollback(r->db);
@@ -292,7 +369,9 @@ static void housekeeping(struct tm_outbox_relay *r)
 		    "DELETE FROM idempotency_keys WHERE created_at < now() - interval '"
 		    IDEMPOTENCY_RETENTION "'",
 		    0, NULL);
-	if (tm_db_query(r->db, &res, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL) ==
+	if (tm_db_query(r->db, &res,
+			"SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL", 0,
+			NULL) ==
 	    TM_DB_OK) {
 		int64_t n = 0;
 		tm_parse_int64(PQgetvalue(res, 0, 0), &n);

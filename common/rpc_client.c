@@ -176,8 +176,8 @@ int tm_rpc_client_open(struct tm_rpc_client **out, const char *service, const ch
 		snprintf(err, errlen, "nng: %s", nng_strerror(rv));
 		goto fail;
 	}
-	/* no timer resends: a deadline bounds every call, and handlers run once per
-	 * send; a request on a pipe that dies is still re-sent on the next pipe */
+	/* no resends: a deadline bounds every call, and a request whose connection
+	 * dropped fails with NNG_ECONNRESET rather than maybe running a handler twice */
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_CLIENT_RECV_MAX_BYTES);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, RPC_CLIENT_RECONNECT_MIN_MS);

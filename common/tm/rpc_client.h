@@ -18,8 +18,10 @@ struct tm_rpc_client;
 
 /*
  * Completion of one call. `rv` is 0 with `reply` set (decoded; valid only
- * during the callback), or an nng error (NNG_ETIMEDOUT, NNG_ECONNREFUSED,
- * NNG_ECLOSED...) or TM_RPC_EBADREPLY with reply NULL.
+ * during the callback), or an nng error (NNG_ETIMEDOUT; NNG_ECONNRESET when
+ * the connection dropped with the request on it — nng does not resend it,
+ * since a handler may have run; NNG_ECLOSED...) or TM_RPC_EBADREPLY with
+ * reply NULL.
  */
 #define TM_RPC_EBADREPLY 100000
 typedef void (*tm_rpc_done_fn)(void *arg, int rv, const Taskmesh__V1__RpcReply *reply);
@@ -27,7 +29,8 @@ typedef void (*tm_rpc_done_fn)(void *arg, int rv, const Taskmesh__V1__RpcReply *
 /* Opens a REQ socket dialing `url` (non-blocking dial, reconnecting forever). */
 int tm_rpc_client_open(struct tm_rpc_client **out, const char *service, const char *url,
 		       char *err, size_t errlen);
-/* Fails in-flight calls with NNG_ECLOSED, waits for their callbacks, frees. */
+/* Fails in-flight calls (NNG_ECLOSED, or NNG_ECONNRESET for one already on
+ * the wire), waits for their callbacks, frees. */
 void tm_rpc_client_close(struct tm_rpc_client *c);
 const char *tm_rpc_client_service(const struct tm_rpc_client *c);
 

@@ -12,10 +12,11 @@ CREATE TABLE {{schema}}.outbox (
 	payload     bytea NOT NULL,            -- serialized taskmesh.v1.Event
 	created_at  timestamptz NOT NULL DEFAULT now(),
 	sent_at     timestamptz,
+	dead_at     timestamptz,               -- set when the row can never be published
 	attempts    integer NOT NULL DEFAULT 0,
 	last_error  text
 );
-CREATE INDEX outbox_pending_idx ON {{schema}}.outbox (id) WHERE sent_at IS NULL;
+CREATE INDEX outbox_pending_idx ON {{schema}}.outbox (id) WHERE sent_at IS NULL AND dead_at IS NULL;
 
 -- Idempotent consumer: one row per event applied (or given up on).
 CREATE TABLE {{schema}}.inbox (

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,9 @@ int tm_test_free_ports(int span)
 	for (int attempt = 0; attempt < 200; attempt++) {
 		uint32_t r = 0;
 		tm_random_bytes(&r, sizeof(r));
-		int base = 20000 + (int)(r % 30000); /* below the ephemeral range */
+		/* below Linux's ephemeral range (32768-60999), so no outgoing connection
+		 * takes the port between this check and the server's bind */
+		int base = 10000 + (int)(r % 22000);
 		bool ok = true;
 		for (int i = 0; i < span && ok; i++)
 			ok = port_free(base + i);
@@ -115,6 +118,63 @@ static void read_state(struct tm_test_stack *s)
 	}
 }
 
+/*
+ * A test killed by SIGTERM/SIGINT (the `timeout` of tests/run.sh) or stopped
+ * by a sanitizer report never reaches its cmocka teardown; these hooks stop
+ * the stack anyway, with async-signal-safe calls only (fork, execve, waitpid),
+ * from argv/envp prepared when the stack started.
+ */
+static struct {
+	const struct tm_test_stack *stack;
+	char script[600], env_run[400], env_path[1200];
+	char *argv[4], *envp[3];
+} emergency;
+
+extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+static void emergency_stop(void)
+{
+	if (!emergency.stack || !emergency.stack->running)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		execve("/bin/bash", emergency.argv, emergency.envp);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+static void on_fatal_signal(int sig)
+{
+	emergency_stop();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void arm_emergency_stop(const struct tm_test_stack *s)
+{
+	const char *path = getenv("PATH");
+	snprintf(emergency.script, sizeof(emergency.script), "%s/deploy/devstack",
+		 tm_test_source_dir());
+	snprintf(emergency.env_run, sizeof(emergency.env_run), "TM_RUN_DIR=%s", s->run_dir);
+	snprintf(emergency.env_path, sizeof(emergency.env_path), "PATH=%s",
+		 path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+	emergency.argv[0] = "bash";
+	emergency.argv[1] = emergency.script;
+	emergency.argv[2] = "stop";
+	emergency.argv[3] = NULL;
+	emergency.envp[0] = emergency.env_run;
+	emergency.envp[1] = emergency.env_path;
+	emergency.envp[2] = NULL;
+	emergency.stack = s;
+	signal(SIGTERM, on_fatal_signal);
+	signal(SIGINT, on_fatal_signal);
+	if (__sanitizer_set_death_callback)
+		__sanitizer_set_death_callback(emergency_stop);
+}
+
 int tm_test_stack_start(struct tm_test_stack *s, bool infra_only)
 {
 	memset(s, 0, sizeof(*s));
@@ -128,6 +188,7 @@ int tm_test_stack_start(struct tm_test_stack *s, bool infra_only)
 		return -1;
 	}
 	s->running = true;
+	arm_emergency_stop(s);
 	if (devstack(s, "start", infra_only) != 0) {
 		fprintf(stderr, "devstack start failed (logs in %s/logs)\n", s->run_dir);
 		tm_test_stack_stop(s);
@@ -144,6 +205,11 @@ int tm_test_stack_stop(struct tm_test_stack *s)
 		return 0;
 	s->running = false;
 	int rc = devstack(s, "stop", false);
+	if (emergency.stack == s) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		emergency.stack = NULL;
+	}
 	if (rc == 0 && !getenv("TM_TEST_KEEP_RUN_DIR")) {
 		/* all clean: nothing to look at; a failed stop keeps its logs */
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->run_dir);
