@@ -23,11 +23,17 @@ OPT := -O2
 endif
 
 B ?= build/$(VARIANT)
+# `make V=1` shows every command
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 GEN ?= build/gen
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 CPPFLAGS := -D_GNU_SOURCE -Icommon -I$(GEN) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
-	-DTM_VERSION='"$(VERSION)"' -DTM_DEFAULT_MIGRATIONS_DIR='"$(CURDIR)/migrations"' \
+-DTM_DEFAULT_MIGRATIONS_DIR='"$(CURDIR)/migrations"' \
 	-DTM_SOURCE_DIR_DEFAULT='"$(CURDIR)"'
 CFLAGS := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wno-unused-parameter -fno-strict-aliasing -pthread $(SANFLAGS) -MMD -MP
@@ -46,28 +52,42 @@ TPB_H := $(TPB_C:.c=.h)
 
 $(GEN)/taskmesh/v1/%.pb-c.c $(GEN)/taskmesh/v1/%.pb-c.h: proto/taskmesh/v1/%.proto
 	@mkdir -p $(GEN)
-	protoc-c --proto_path=proto --c_out=$(GEN) $<
+	@echo "  PROTO  $<"
+	$(Q)protoc-c --proto_path=proto --c_out=$(GEN) $<
 
 $(GEN)/taskmesh/test/v1/%.pb-c.c $(GEN)/taskmesh/test/v1/%.pb-c.h: tests/proto/taskmesh/test/v1/%.proto
 	@mkdir -p $(GEN)
-	protoc-c --proto_path=tests/proto --c_out=$(GEN) $<
+	@echo "  PROTO  $<"
+	$(Q)protoc-c --proto_path=tests/proto --c_out=$(GEN) $<
+
+# The version lives in one generated header, rewritten only when it changes, so
+# a new commit recompiles the few files that print it and nothing else.
+VERSION_H := $(GEN)/tm_version.h
+$(VERSION_H): FORCE
+	@mkdir -p $(@D)
+	@v='#define TM_VERSION "$(VERSION)"'; [ -f $@ ] && [ "$$(cat $@)" = "$$v" ] || echo "$$v" > $@
+.PHONY: FORCE
+FORCE:
 
 # ---- libtaskmesh ---------------------------------------------------------------
 COMMON_SRC := $(sort $(wildcard common/*.c))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o) $(PB_C:$(GEN)/%.c=$(B)/obj/gen/%.o)
 LIB := $(B)/lib/libtaskmesh.a
 
-$(B)/obj/gen/%.o: $(GEN)/%.c | $(PB_H) $(TPB_H)
+$(B)/obj/gen/%.o: $(GEN)/%.c | $(PB_H) $(TPB_H) $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(GEN_CFLAGS) -c -o $@ $<
+	@echo "  CC     $<"
+	$(Q)$(CC) $(CPPFLAGS) $(GEN_CFLAGS) -c -o $@ $<
 
-$(B)/obj/%.o: %.c | $(PB_H) $(TPB_H)
+$(B)/obj/%.o: %.c | $(PB_H) $(TPB_H) $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC     $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	@echo "  AR     $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 # ---- daemons -----------------------------------------------------------------
 SERVICES := gateway projects matching payments messaging learning
@@ -77,14 +97,16 @@ define daemon_rule
 $(1)_OBJ := $$(patsubst %.c,$(B)/obj/%.o,$$(sort $$(wildcard services/$(1)/*.c)))
 $(B)/bin/tm-$(1): $$($(1)_OBJ) $(LIB)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LD     $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call daemon_rule,$(s))))
 
 DEVKAFKA_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard deploy/devkafka/*.c)))
 $(B)/bin/tm-devkafka: $(DEVKAFKA_OBJ) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD     $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- tests -------------------------------------------------------------------
 SUPPORT_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard tests/support/*.c))) \
@@ -99,7 +121,8 @@ define test_rule
 $(B)/tests/$(1): $(B)/obj/tests/$(1).o $(SUPPORT_OBJ) \
 		$(filter-out %/main.o,$($(call test_service,$(1))_OBJ)) $(LIB)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
+	@echo "  LD     $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
 endef
 $(foreach t,$(TEST_SRC:tests/%.c=%),$(eval $(call test_rule,$(t))))
 

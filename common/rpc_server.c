@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "tm_version.h"
 #include "taskmesh/v1/ops.pb-c.h"
 #include "tm/idempotency.h"
 #include "tm/log.h"

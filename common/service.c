@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "tm_version.h"
 #include "tm/bus.h"
 #include "tm/log.h"
 #include "tm/migrate.h"

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "tm_version.h"
 #include "gateway.h"
 #include "tm/jwt.h"
 #include "tm/log.h"

@@ -5,6 +5,7 @@
 
 #include <nng/nng.h>
 
+#include "tm_version.h"
 #include "gateway.h"
 #include "taskmesh/v1/ops.pb-c.h"
 #include "tm/stats.h"
