@@ -7,8 +7,8 @@
 
 #include "tm/arena.h"
 
-#define ARENA_BLOCK_BYTES 8192               /* first block; later blocks double */
-#define ARENA_DEFAULT_LIMIT (64u << 20)      /* bytes per arena when none is given */
+#define ARENA_BLOCK_BYTES 8192		/* first block; later blocks double */
+#define ARENA_DEFAULT_LIMIT (64u << 20) /* bytes per arena when none is given */
 #define ARENA_ALIGN 16
 
 struct block {
@@ -20,7 +20,7 @@ struct block {
 
 struct tm_arena {
 	struct block *head; /* current block (newest) */
-	size_t total;       /* bytes handed out, for the limit */
+	size_t total;	    /* bytes handed out, for the limit */
 	size_t limit;
 };
 

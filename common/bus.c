@@ -41,8 +41,10 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *kv, char *err,
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
-	enum tm_log_level l = level <= 3 ? TM_LOG_ERROR : level <= 4 ? TM_LOG_WARN
-			    : level <= 6 ? TM_LOG_INFO : TM_LOG_DEBUG;
+	enum tm_log_level l = level <= 3 ? TM_LOG_ERROR :
+			      level <= 4 ? TM_LOG_WARN :
+			      level <= 6 ? TM_LOG_INFO :
+					   TM_LOG_DEBUG;
 	tm_log(l, "kafka %s: %s", fac, buf);
 }
 
@@ -68,8 +70,9 @@ static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id, ch
 				  size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	const char *kv[] = {"client.id", client_id, "bootstrap.servers", brokers,
-			    "socket.keepalive.enable", "true", NULL};
+	const char *kv[] = {
+		"client.id", client_id, "bootstrap.servers", brokers, "socket.keepalive.enable",
+		"true",	     NULL};
 	for (int i = 0; kv[i]; i += 2) {
 		if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], err, errlen) != RD_KAFKA_CONF_OK) {
 			rd_kafka_conf_destroy(conf);
@@ -86,8 +89,8 @@ int tm_producer_open(struct tm_producer **out, const char *brokers, const char *
 		     size_t errlen)
 {
 	/* idempotence implies acks=all, bounded in-flight, infinite retries, fifo order */
-	static const char *const no_loss[] = {"enable.idempotence=true", "acks=all",
-					      "linger.ms=1", NULL};
+	static const char *const no_loss[] = {"enable.idempotence=true", "acks=all", "linger.ms=1",
+					      NULL};
 	struct tm_producer *p = calloc(1, sizeof(*p));
 	rd_kafka_conf_t *conf;
 
@@ -132,8 +135,9 @@ int tm_producer_send(struct tm_producer *p, const char *topic, const Taskmesh__V
 	rd_kafka_resp_err_t e = rd_kafka_producev(
 		p->rk, RD_KAFKA_V_TOPIC(topic),
 		RD_KAFKA_V_KEY(ev->subject, ev->subject ? strlen(ev->subject) : 0),
-		RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+		RD_KAFKA_V_VALUE((void *)value, value_len),
+		RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+		RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		rd_kafka_headers_destroy(h); /* ownership passes only on success */
 	return (int)e;
@@ -170,9 +174,10 @@ int tm_consumer_open(struct tm_consumer **out, const char *brokers, const char *
 		     const char *const *extra, char *err, size_t errlen)
 {
 	/* at-least-once: we store offsets ourselves after the handler committed */
-	static const char *const at_least_once[] = {
-		"enable.auto.offset.store=false", "enable.auto.commit=true",
-		"auto.commit.interval.ms=1000", "auto.offset.reset=earliest", NULL};
+	static const char *const at_least_once[] = {"enable.auto.offset.store=false",
+						    "enable.auto.commit=true",
+						    "auto.commit.interval.ms=1000",
+						    "auto.offset.reset=earliest", NULL};
 	struct tm_consumer *c = calloc(1, sizeof(*c));
 	char fw[64], gid[160];
 	rd_kafka_conf_t *conf;
@@ -186,7 +191,8 @@ int tm_consumer_open(struct tm_consumer **out, const char *brokers, const char *
 	snprintf(gid, sizeof(gid), "group.id=%s", group_id);
 	const char *const mine[] = {fw, gid, NULL};
 	if (conf_set_all(conf, at_least_once, err, errlen) != 0 ||
-	    conf_set_all(conf, mine, err, errlen) != 0 || conf_set_all(conf, extra, err, errlen) != 0) {
+	    conf_set_all(conf, mine, err, errlen) != 0 ||
+	    conf_set_all(conf, extra, err, errlen) != 0) {
 		rd_kafka_conf_destroy(conf);
 		free(c);
 		return -1;
@@ -270,8 +276,10 @@ int tm_kafka_wait_ready(const char *brokers, int timeout_ms, char *err, size_t e
 	for (;;) {
 		const struct rd_kafka_metadata *md = NULL;
 		int64_t left = end - tm_mono_ms();
-		rd_kafka_resp_err_t e =
-			rd_kafka_metadata(rk, 0, NULL, &md, (int)(left < 1000 ? 1000 : left < 5000 ? left : 5000));
+		rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md,
+							  (int)(left < 1000 ? 1000 :
+								left < 5000 ? left :
+									      5000));
 		if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			rd_kafka_metadata_destroy(md);
 			rc = 0;

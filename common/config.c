@@ -86,11 +86,11 @@ static int load_one(const struct tm_cfg_item *it, const char *v, char *err, size
 		size_t l = strlen(v);
 		if ((int64_t)l < it->min || (it->max > 0 && (int64_t)l > it->max)) {
 			if (it->max > 0)
-				snprintf(err, errlen, "%s: must be %lld to %lld bytes long", it->env,
-					 (long long)it->min, (long long)it->max);
+				snprintf(err, errlen, "%s: must be %lld to %lld bytes long",
+					 it->env, (long long)it->min, (long long)it->max);
 			else
-				snprintf(err, errlen, "%s: must be at least %lld bytes long", it->env,
-					 (long long)it->min);
+				snprintf(err, errlen, "%s: must be at least %lld bytes long",
+					 it->env, (long long)it->min);
 			return -1;
 		}
 		*(const char **)it->out = v;
@@ -112,7 +112,8 @@ static int load_one(const struct tm_cfg_item *it, const char *v, char *err, size
 	}
 	case TM_CFG_BOOL:
 		if (parse_bool(v, it->out) != 0) {
-			snprintf(err, errlen, "%s=%s: expected true or false", it->env, shown(it, v));
+			snprintf(err, errlen, "%s=%s: expected true or false", it->env,
+				 shown(it, v));
 			return -1;
 		}
 		return 0;
@@ -126,8 +127,8 @@ static int load_one(const struct tm_cfg_item *it, const char *v, char *err, size
 		return 0;
 	case TM_CFG_URL:
 		if (!valid_url(v)) {
-			snprintf(err, errlen,
-				 "%s=%s: expected tcp://host:port or ipc://path", it->env, shown(it, v));
+			snprintf(err, errlen, "%s=%s: expected tcp://host:port or ipc://path",
+				 it->env, shown(it, v));
 			return -1;
 		}
 		*(const char **)it->out = v;
@@ -144,8 +145,8 @@ static int load_one(const struct tm_cfg_item *it, const char *v, char *err, size
 	return -1;
 }
 
-int tm_config_load(const struct tm_cfg_item *items, size_t n, tm_getenv_fn get, void *ud,
-		   char *err, size_t errlen)
+int tm_config_load(const struct tm_cfg_item *items, size_t n, tm_getenv_fn get, void *ud, char *err,
+		   size_t errlen)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct tm_cfg_item *it = &items[i];
@@ -166,6 +167,8 @@ void tm_config_print_help(const struct tm_cfg_item *items, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		printf("  %-26s %-34s %s\n", items[i].env,
-		       items[i].secret ? "(secret)" : items[i].def ? items[i].def : "(required)",
+		       items[i].secret ? "(secret)" :
+		       items[i].def    ? items[i].def :
+					 "(required)",
 		       items[i].help ? items[i].help : "");
 }

@@ -12,7 +12,7 @@
 #include "tm/stats.h"
 #include "tm/util.h"
 
-#define CONSUMER_POLL_MS 200        /* how often the stop flag is looked at */
+#define CONSUMER_POLL_MS 200 /* how often the stop flag is looked at */
 #define CONSUMER_BACKOFF_BASE_MS 100
 #define CONSUMER_BACKOFF_CAP_MS 3000
 
@@ -39,8 +39,8 @@ static const struct tm_event_handler *find_handler(struct tm_consumer_loop *l, c
 static int attempt(struct tm_consumer_loop *l, const struct tm_event_handler *h,
 		   const Taskmesh__V1__Event *ev, const ProtobufCMessage *body)
 {
-	struct tm_event_ctx ctx = {.event = ev, .db = l->db, .arena = l->arena,
-				   .service = l->cfg.state};
+	struct tm_event_ctx ctx = {
+		.event = ev, .db = l->db, .arena = l->arena, .service = l->cfg.state};
 
 	if (tm_db_begin(l->db) != TM_DB_OK)
 		return -1;
@@ -61,7 +61,8 @@ static bool dead_letter(struct tm_consumer_loop *l, const Taskmesh__V1__Event *e
 {
 	tm_error("event %s (%s) dead-lettered: %s", ev->id, ev->type, why);
 	for (int n = 1; !atomic_load(&l->stopping); n++) {
-		if (tm_inbox_dead_letter(l->db, ev->id, ev->type, ev->source ? ev->source : "", why) == 0) {
+		if (tm_inbox_dead_letter(l->db, ev->id, ev->type, ev->source ? ev->source : "",
+					 why) == 0) {
 			tm_stat_add(l->dead, 1);
 			return true;
 		}
@@ -91,7 +92,8 @@ static bool process(struct tm_consumer_loop *l, const Taskmesh__V1__Event *ev)
 		tm_stat_add(l->ignored, 1);
 		return true;
 	}
-	ProtobufCMessage *body = protobuf_c_message_unpack(h->type, &al, ev->body.len, ev->body.data);
+	ProtobufCMessage *body =
+		protobuf_c_message_unpack(h->type, &al, ev->body.len, ev->body.data);
 	if (!body)
 		return dead_letter(l, ev, "the body does not decode as its type");
 	for (int n = 1, pause = 1; n <= TM_CONSUMER_ATTEMPTS; pause++) {
@@ -109,7 +111,8 @@ static bool process(struct tm_consumer_loop *l, const Taskmesh__V1__Event *ev)
 			db_down ? "the database is unreachable" : "the handler reported an error");
 		if (!db_down)
 			n++;
-		tm_sleep_ms(tm_backoff_ms(pause, CONSUMER_BACKOFF_BASE_MS, CONSUMER_BACKOFF_CAP_MS));
+		tm_sleep_ms(
+			tm_backoff_ms(pause, CONSUMER_BACKOFF_BASE_MS, CONSUMER_BACKOFF_CAP_MS));
 		if (db_down) /* the next query reconnects */
 			tm_db_query(l->db, NULL, "SELECT 1", 0, NULL);
 	}

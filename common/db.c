@@ -8,8 +8,8 @@
 #include "tm/log.h"
 #include "tm/util.h"
 
-#define DB_CONNECT_TIMEOUT_S "5"      /* libpq connect_timeout per attempt */
-#define DB_RETRY_STEP_MS 250          /* first pause between startup attempts */
+#define DB_CONNECT_TIMEOUT_S "5" /* libpq connect_timeout per attempt */
+#define DB_RETRY_STEP_MS 250	 /* first pause between startup attempts */
 
 struct tm_db {
 	PGconn *conn;
@@ -40,7 +40,8 @@ static bool schema_ok(const char *s)
 	if (n == 0 || n >= 64)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_' || (i && s[i] >= '0' && s[i] <= '9')))
+		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_' ||
+		      (i && s[i] >= '0' && s[i] <= '9')))
 			return false;
 	return true;
 }
@@ -83,7 +84,8 @@ static int connect_now(struct tm_db *db)
 	return 0;
 }
 
-int tm_db_open(struct tm_db **out, const char *conninfo, const char *schema, char *err, size_t errlen)
+int tm_db_open(struct tm_db **out, const char *conninfo, const char *schema, char *err,
+	       size_t errlen)
 {
 	struct tm_db *db = calloc(1, sizeof(*db));
 
@@ -162,7 +164,8 @@ int tm_db_query_bin(struct tm_db *db, PGresult **res, const char *sql, int npara
 	if (res)
 		*res = NULL;
 	for (int attempt = 0;; attempt++) {
-		PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, values, lengths, formats, 0);
+		PGresult *r =
+			PQexecParams(db->conn, sql, nparams, NULL, values, lengths, formats, 0);
 		ExecStatusType st = PQresultStatus(r);
 		if (r && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
 			db->sqlstate[0] = '\0';

@@ -38,10 +38,11 @@ static enum tm_idem_outcome judge_existing(struct tm_db *db, const struct tm_ide
 	PGresult *r = NULL;
 	enum tm_idem_outcome out = TM_IDEM_DB_ERROR;
 
-	if (tm_db_query(db, &r,
-			"SELECT request_hash, state, reply, locked_until < now() FROM idempotency_keys "
-			"WHERE caller_id = $1 AND method = $2 AND key = $3 FOR UPDATE",
-			3, p) != TM_DB_OK)
+	if (tm_db_query(
+		    db, &r,
+		    "SELECT request_hash, state, reply, locked_until < now() FROM idempotency_keys "
+		    "WHERE caller_id = $1 AND method = $2 AND key = $3 FOR UPDATE",
+		    3, p) != TM_DB_OK)
 		return TM_IDEM_DB_ERROR;
 	if (PQntuples(r) != 1) { /* pruned meanwhile: the caller retries the claim */
 		*code = TM_E_CONFLICT;
@@ -51,7 +52,8 @@ static enum tm_idem_outcome judge_existing(struct tm_db *db, const struct tm_ide
 		out = TM_IDEM_REJECT;
 	} else if (strcmp(PQgetvalue(r, 0, 1), "done") == 0) {
 		size_t len = 0;
-		unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &len);
+		unsigned char *raw =
+			PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &len);
 		stored->data = raw ? tm_arena_alloc(a, len ? len : 1) : NULL;
 		if (stored->data) {
 			memcpy(stored->data, raw, len);
@@ -64,9 +66,9 @@ static enum tm_idem_outcome judge_existing(struct tm_db *db, const struct tm_ide
 		out = tm_db_query(db, NULL,
 				  "UPDATE idempotency_keys SET locked_until = now() + " TTL_SQL
 				  " WHERE caller_id = $1 AND method = $2 AND key = $3",
-				  3, p) == TM_DB_OK
-			      ? TM_IDEM_PROCEED
-			      : TM_IDEM_DB_ERROR;
+				  3, p) == TM_DB_OK ?
+			      TM_IDEM_PROCEED :
+			      TM_IDEM_DB_ERROR;
 	} else {
 		*code = TM_E_CONFLICT;
 		out = TM_IDEM_REJECT;
@@ -107,12 +109,13 @@ int tm_idem_finish(struct tm_db *db, const struct tm_idem *k, const void *reply,
 	const char *vals[] = {k->caller, k->method, k->key, reply};
 	int lens[] = {0, 0, 0, (int)len};
 	int fmts[] = {0, 0, 0, 1};
-	return tm_db_query_bin(db, NULL,
-			       "UPDATE idempotency_keys SET state = 'done', reply = $4, "
-			       "locked_until = NULL WHERE caller_id = $1 AND method = $2 AND key = $3",
-			       4, vals, lens, fmts) == TM_DB_OK
-		       ? 0
-		       : -1;
+	return tm_db_query_bin(
+		       db, NULL,
+		       "UPDATE idempotency_keys SET state = 'done', reply = $4, "
+		       "locked_until = NULL WHERE caller_id = $1 AND method = $2 AND key = $3",
+		       4, vals, lens, fmts) == TM_DB_OK ?
+		       0 :
+		       -1;
 }
 
 void tm_idem_release(struct tm_db *db, const struct tm_idem *k)

@@ -31,7 +31,7 @@ int tm_inbox_dead_letter(struct tm_db *db, const char *event_id, const char *typ
 			   "INSERT INTO inbox (event_id, type, source, status, error) "
 			   "VALUES ($1, $2, $3, 'dead', $4) "
 			   "ON CONFLICT (event_id) DO UPDATE SET status = 'dead', error = $4",
-			   4, p) == TM_DB_OK
-		       ? 0
-		       : -1;
+			   4, p) == TM_DB_OK ?
+		       0 :
+		       -1;
 }

@@ -12,16 +12,16 @@
 #include "tm/util.h"
 
 #define JWT_HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" /* {"alg":"HS256","typ":"JWT"} */
-#define JWT_SEGMENT_MAX 2048 /* decoded header or payload bytes */
+#define JWT_SEGMENT_MAX 2048				      /* decoded header or payload bytes */
 
 static int hmac_sha256(const void *key, size_t keylen, const char *data, size_t len,
 		       unsigned char mac[32])
 {
 	unsigned int maclen = 0;
-	return HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, len, mac, &maclen) &&
-			       maclen == 32
-		       ? 0
-		       : -1;
+	return HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, len, mac,
+		    &maclen) && maclen == 32 ?
+		       0 :
+		       -1;
 }
 
 int tm_jwt_sign(const void *secret, size_t secret_len, const struct tm_jwt_claims *c, char *out,
@@ -44,8 +44,7 @@ int tm_jwt_sign(const void *secret, size_t secret_len, const struct tm_jwt_claim
 	if (c->nbf)
 		tm_buf_printf(&payload, ",\"nbf\":%lld", (long long)c->nbf);
 	tm_buf_putc(&payload, '}');
-	if (payload.failed ||
-	    tm_base64url_encode(payload.data, payload.len, b64, sizeof(b64)) < 0)
+	if (payload.failed || tm_base64url_encode(payload.data, payload.len, b64, sizeof(b64)) < 0)
 		goto out;
 	tm_buf_puts(&tok, JWT_HEADER_B64 ".");
 	tm_buf_puts(&tok, b64);
@@ -144,7 +143,8 @@ enum tm_jwt_rc tm_jwt_verify(const void *secret, size_t secret_len, const char *
 	if (!p)
 		return TM_JWT_MALFORMED;
 	rc = TM_JWT_OK;
-	if (copy_str(p, "sub", c->sub, sizeof(c->sub), 1) || copy_str(p, "role", c->role, sizeof(c->role), 1) ||
+	if (copy_str(p, "sub", c->sub, sizeof(c->sub), 1) ||
+	    copy_str(p, "role", c->role, sizeof(c->role), 1) ||
 	    copy_str(p, "jti", c->jti, sizeof(c->jti), 0) || copy_time(p, "exp", &c->exp, 1) ||
 	    copy_time(p, "iat", &c->iat, 0) || copy_time(p, "nbf", &c->nbf, 0))
 		rc = TM_JWT_MALFORMED;
@@ -158,8 +158,12 @@ enum tm_jwt_rc tm_jwt_verify(const void *secret, size_t secret_len, const char *
 
 const char *tm_jwt_rc_str(enum tm_jwt_rc rc)
 {
-	static const char *const s[] = {"ok", "malformed token", "token too long",
-					"algorithm not allowed", "bad signature", "token expired",
+	static const char *const s[] = {"ok",
+					"malformed token",
+					"token too long",
+					"algorithm not allowed",
+					"bad signature",
+					"token expired",
 					"token not yet valid"};
 	return (unsigned)rc < TM_ARRAY_LEN(s) ? s[rc] : "invalid token";
 }

@@ -12,9 +12,9 @@
 #include "tm/migrate.h"
 #include "tm/util.h"
 
-#define MIGRATIONS_MAX 1000           /* files per directory */
+#define MIGRATIONS_MAX 1000	       /* files per directory */
 #define MIGRATION_BYTES_MAX (4u << 20) /* one file */
-#define COMMON_DIR "common"           /* templates applied to every schema */
+#define COMMON_DIR "common"	       /* templates applied to every schema */
 
 /* NNNN_name.sql: four digits, underscore, [a-z0-9_]+, ".sql". */
 static bool valid_name(const char *n)
@@ -86,8 +86,8 @@ static char *apply_template(const char *text, const char *schema)
 }
 
 /* Appends the migrations of one directory to *list. `sub` is "common" or the schema. */
-static int load_dir(const char *dir, const char *sub, const char *schema, struct tm_migration **list,
-		    int *n, char *err, size_t errlen)
+static int load_dir(const char *dir, const char *sub, const char *schema,
+		    struct tm_migration **list, int *n, char *err, size_t errlen)
 {
 	char path[4096];
 	char *names[MIGRATIONS_MAX];
@@ -99,7 +99,8 @@ static int load_dir(const char *dir, const char *sub, const char *schema, struct
 	if (!d) {
 		if (errno == ENOENT && strcmp(sub, COMMON_DIR) != 0)
 			return 0; /* a schema without migrations of its own */
-		snprintf(err, errlen, "cannot open migrations directory %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot open migrations directory %s: %s", path,
+			 strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -107,8 +108,8 @@ static int load_dir(const char *dir, const char *sub, const char *schema, struct
 		if (l < 4 || strcmp(de->d_name + l - 4, ".sql") != 0)
 			continue;
 		if (!valid_name(de->d_name)) {
-			snprintf(err, errlen, "%s/%s: migration files are named NNNN_name.sql", path,
-				 de->d_name);
+			snprintf(err, errlen, "%s/%s: migration files are named NNNN_name.sql",
+				 path, de->d_name);
 			goto out;
 		}
 		if (nn == MIGRATIONS_MAX) {
@@ -181,7 +182,8 @@ enum tm_migration_check tm_migration_check(const struct tm_migration *m, const c
 {
 	for (int i = 0; i < nrecorded; i++)
 		if (strcmp(names[i], m->name) == 0)
-			return strcmp(checksums[i], m->checksum) == 0 ? TM_MIG_APPLIED : TM_MIG_CHANGED;
+			return strcmp(checksums[i], m->checksum) == 0 ? TM_MIG_APPLIED :
+									TM_MIG_CHANGED;
 	return TM_MIG_PENDING;
 }
 
@@ -250,7 +252,8 @@ static int reconcile(struct tm_db *db, const char *schema, struct tm_migration *
 
 	snprintf(sql, sizeof(sql), "SELECT name, checksum FROM \"%s\".schema_migrations", schema);
 	if (tm_db_query(db, &r, sql, 0, NULL) != TM_DB_OK) {
-		snprintf(err, errlen, "cannot read %s.schema_migrations: %s", schema, tm_db_error(db));
+		snprintf(err, errlen, "cannot read %s.schema_migrations: %s", schema,
+			 tm_db_error(db));
 		return -1;
 	}
 	int nrec = PQntuples(r);

@@ -16,11 +16,11 @@
 #include "tm/stats.h"
 #include "tm/util.h"
 
-#define RELAY_BATCH_MAX 1000                  /* upper bound of cfg->batch_max */
-#define RELAY_RETRY_PAUSE_MAX_MS 5000         /* pause after failed rounds grows to this */
+#define RELAY_BATCH_MAX 1000		       /* upper bound of cfg->batch_max */
+#define RELAY_RETRY_PAUSE_MAX_MS 5000	       /* pause after failed rounds grows to this */
 #define RELAY_HOUSEKEEPING_MS (10 * 60 * 1000) /* how often old rows are pruned */
-#define OUTBOX_SENT_RETENTION "7 days"        /* sent rows kept for inspection */
-#define IDEMPOTENCY_RETENTION "24 hours"      /* keys replay for this long */
+#define OUTBOX_SENT_RETENTION "7 days"	       /* sent rows kept for inspection */
+#define IDEMPOTENCY_RETENTION "24 hours"       /* keys replay for this long */
 
 void tm_outbox_channel(const char *schema, char *out, size_t outlen)
 {
@@ -86,7 +86,7 @@ out_body:
 struct slot {
 	int64_t id;
 	rd_kafka_resp_err_t err;
-	bool done;      /* delivery report received (or the row was never produced) */
+	bool done;	  /* delivery report received (or the row was never produced) */
 	bool undecodable; /* the payload is not an Event: dead-lettered, not a Kafka failure */
 };
 
@@ -97,7 +97,7 @@ struct tm_outbox_relay {
 	struct tm_db *db;
 	struct tm_producer *producer;
 	pthread_t thread;
-	int stop_fd;            /* eventfd: written once to stop */
+	int stop_fd; /* eventfd: written once to stop */
 	atomic_bool stopping;
 	unsigned long listen_epoch; /* tm_db_reconnects() when LISTEN was issued; ~0 = never */
 	int64_t next_housekeeping_ms;
@@ -207,7 +207,8 @@ static int produce_rows(struct tm_outbox_relay *r, PGresult *res, struct tm_aren
 		size_t len = 0;
 		unsigned char *payload =
 			PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &len);
-		Taskmesh__V1__Event *ev = payload ? taskmesh__v1__event__unpack(&al, len, payload) : NULL;
+		Taskmesh__V1__Event *ev = payload ? taskmesh__v1__event__unpack(&al, len, payload) :
+						    NULL;
 		if (!ev) {
 			tm_error("outbox row %lld does not hold a taskmesh.v1.Event; dead-lettered",
 				 (long long)s->id);
@@ -317,10 +318,11 @@ static int relay_round(struct tm_outbox_relay *r)
 	const char *p[] = {limit};
 	if (!arena || tm_db_begin(r->db) != TM_DB_OK)
 		goto out;
-	if (tm_db_query(r->db, &res,
-			"SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL "
-			"ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-			1, p) != TM_DB_OK)
+	if (tm_db_query(
+		    r->db, &res,
+		    "SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL "
+		    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+		    1, p) != TM_DB_OK)
 		goto out_rollback;
 	fetched = PQntuples(res);
 	if (fetched == 0) {
@@ -363,16 +365,17 @@ static void housekeeping(struct tm_outbox_relay *r)
 		return;
 	r->next_housekeeping_ms = tm_mono_ms() + RELAY_HOUSEKEEPING_MS;
 	tm_db_query(r->db, NULL,
-		    "DELETE FROM outbox WHERE sent_at < now() - interval '" OUTBOX_SENT_RETENTION "'",
+		    "DELETE FROM outbox WHERE sent_at < now() - interval '" OUTBOX_SENT_RETENTION
+		    "'",
 		    0, NULL);
-	tm_db_query(r->db, NULL,
-		    "DELETE FROM idempotency_keys WHERE created_at < now() - interval '"
-		    IDEMPOTENCY_RETENTION "'",
-		    0, NULL);
+	tm_db_query(
+		r->db, NULL,
+		"DELETE FROM idempotency_keys WHERE created_at < now() - interval '" IDEMPOTENCY_RETENTION
+		"'",
+		0, NULL);
 	if (tm_db_query(r->db, &res,
 			"SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL", 0,
-			NULL) ==
-	    TM_DB_OK) {
+			NULL) == TM_DB_OK) {
 		int64_t n = 0;
 		tm_parse_int64(PQgetvalue(res, 0, 0), &n);
 		tm_stat_set(r->pending_gauge, n);
@@ -392,7 +395,8 @@ static void *relay_main(void *arg)
 		housekeeping(r);
 		if (n < 0) {
 			failed_rounds++;
-			wait_for_work(r, (int)tm_backoff_ms(failed_rounds, 100, RELAY_RETRY_PAUSE_MAX_MS));
+			wait_for_work(r, (int)tm_backoff_ms(failed_rounds, 100,
+							    RELAY_RETRY_PAUSE_MAX_MS));
 			continue;
 		}
 		failed_rounds = 0;
@@ -432,10 +436,11 @@ int tm_outbox_relay_start(struct tm_outbox_relay **out, const struct tm_outbox_r
 		goto fail;
 	}
 	r->published = tm_stat_register("tm_outbox_published_total",
-					"Events published from the outbox", TM_STAT_COUNTER, NULL, NULL);
+					"Events published from the outbox", TM_STAT_COUNTER, NULL,
+					NULL);
 	r->failed = tm_stat_register("tm_outbox_failures_total",
-				     "Outbox events whose delivery failed (retried)", TM_STAT_COUNTER,
-				     NULL, NULL);
+				     "Outbox events whose delivery failed (retried)",
+				     TM_STAT_COUNTER, NULL, NULL);
 	r->pending_gauge = tm_stat_register("tm_outbox_pending", "Outbox events not yet published",
 					    TM_STAT_GAUGE, NULL, NULL);
 	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {

@@ -12,7 +12,7 @@
 #include "tm/util.h"
 
 #define RPC_CLIENT_RECV_MAX_BYTES (16u << 20) /* largest reply accepted */
-#define RPC_CLIENT_RECONNECT_MIN_MS 50        /* redial quickly after a service restarts */
+#define RPC_CLIENT_RECONNECT_MIN_MS 50	      /* redial quickly after a service restarts */
 #define RPC_CLIENT_RECONNECT_MAX_MS 1000
 
 enum call_phase { PHASE_SEND, PHASE_RECV };
@@ -34,9 +34,9 @@ struct tm_rpc_client {
 	char service[32];
 	nng_socket sock;
 	pthread_mutex_t lock;
-	pthread_cond_t idle;  /* signalled when inflight drops to 0 */
+	pthread_cond_t idle; /* signalled when inflight drops to 0 */
 	struct call *free_list;
-	struct call **all;    /* every call object, for close */
+	struct call **all; /* every call object, for close */
 	int ncalls, inflight;
 	bool closing;
 };
@@ -157,8 +157,8 @@ int tm_rpc_call(struct tm_rpc_client *c, const Taskmesh__V1__RpcRequest *req, in
 	return 0;
 }
 
-int tm_rpc_client_open(struct tm_rpc_client **out, const char *service, const char *url,
-		       char *err, size_t errlen)
+int tm_rpc_client_open(struct tm_rpc_client **out, const char *service, const char *url, char *err,
+		       size_t errlen)
 {
 	struct tm_rpc_client *c = calloc(1, sizeof(*c));
 	int rv;

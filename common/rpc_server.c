@@ -17,11 +17,12 @@
 #include "tm/stats.h"
 #include "tm/util.h"
 
-#define RPC_WORKERS_MAX 256          /* upper bound of cfg->workers */
-#define RPC_ARENA_LIMIT (64u << 20)  /* memory one call may use */
+#define RPC_WORKERS_MAX 256	      /* upper bound of cfg->workers */
+#define RPC_ARENA_LIMIT (64u << 20)   /* memory one call may use */
 #define RPC_RECV_MAX_BYTES (4u << 20) /* largest request accepted off the wire */
-#define RPC_TX_ATTEMPTS 3            /* serialization failures / deadlocks are retried */
-#define RPC_SLOTS_PER_WORKER 8       /* contexts receiving per worker: requests wait in our queue, \
+#define RPC_TX_ATTEMPTS 3	      /* serialization failures / deadlocks are retried */
+#define RPC_SLOTS_PER_WORKER \
+	8 /* contexts receiving per worker: requests wait in our queue, \
 					the workers never idle while work is queued */
 
 /* A context's place in RECV -> (inline | QUEUED -> WORK) -> SEND -> RECV. */
@@ -32,11 +33,11 @@ struct slot {
 	struct tm_rpc_server *srv;
 	nng_ctx ctx;
 	nng_aio *aio;
-	nng_msg *msg;                   /* the request, reused for the reply */
-	struct tm_arena *arena;         /* the request's memory until its reply is sent */
-	Taskmesh__V1__RpcRequest *req;  /* decoded on receipt */
-	enum slot_state state;          /* guarded by srv->lock */
-	struct slot *next;              /* work queue link */
+	nng_msg *msg;		       /* the request, reused for the reply */
+	struct tm_arena *arena;	       /* the request's memory until its reply is sent */
+	Taskmesh__V1__RpcRequest *req; /* decoded on receipt */
+	enum slot_state state;	       /* guarded by srv->lock */
+	struct slot *next;	       /* work queue link */
 };
 
 /* A thread that runs database-bound methods, with its own connection. */
@@ -59,10 +60,10 @@ struct tm_rpc_server {
 	int nworkers;
 	struct method_stats *mstats; /* one per cfg.methods row */
 	pthread_mutex_t lock;
-	pthread_cond_t work;         /* a slot was queued, or stopping */
-	pthread_cond_t idle;         /* a slot went idle */
+	pthread_cond_t work; /* a slot was queued, or stopping */
+	pthread_cond_t idle; /* a slot went idle */
 	struct slot *queue_head, *queue_tail;
-	int busy;                    /* slots not idle */
+	int busy; /* slots not idle */
 	bool stopping;
 	int64_t started_mono_ms;
 };
@@ -200,8 +201,10 @@ static enum tm_code stats(struct tm_rpc_call *call, const ProtobufCMessage *in,
 	Taskmesh__V1__StatsReply *rep = tm_arena_alloc(call->arena, sizeof(*rep));
 	Taskmesh__V1__Metric *ms = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*ms));
 	Taskmesh__V1__Metric **ptrs = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*ptrs));
-	Taskmesh__V1__MetricLabel *labels = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*labels));
-	Taskmesh__V1__MetricLabel **lptrs = tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*lptrs));
+	Taskmesh__V1__MetricLabel *labels =
+		tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*labels));
+	Taskmesh__V1__MetricLabel **lptrs =
+		tm_arena_alloc(call->arena, (size_t)(n + 1) * sizeof(*lptrs));
 
 	if (!rep || !ms || !ptrs || !labels || !lptrs)
 		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
@@ -212,8 +215,9 @@ static enum tm_code stats(struct tm_rpc_call *call, const ProtobufCMessage *in,
 		taskmesh__v1__metric__init(m);
 		m->name = (char *)views[i].name;
 		m->help = (char *)views[i].help;
-		m->type = views[i].kind == TM_STAT_COUNTER ? TASKMESH__V1__METRIC_TYPE__METRIC_TYPE_COUNTER
-							   : TASKMESH__V1__METRIC_TYPE__METRIC_TYPE_GAUGE;
+		m->type = views[i].kind == TM_STAT_COUNTER ?
+				  TASKMESH__V1__METRIC_TYPE__METRIC_TYPE_COUNTER :
+				  TASKMESH__V1__METRIC_TYPE__METRIC_TYPE_GAUGE;
 		m->value = (double)views[i].value;
 		if (views[i].label_name) {
 			taskmesh__v1__metric_label__init(&labels[i]);
@@ -340,7 +344,8 @@ static int run_idempotent(struct tm_rpc_call *call, const struct tm_rpc_method *
 		return 0;
 	case TM_IDEM_REJECT:
 		if (code == TM_E_CONFLICT)
-			tm_rpc_fail(call, code, "a request with this Idempotency-Key is in progress");
+			tm_rpc_fail(call, code,
+				    "a request with this Idempotency-Key is in progress");
 		return build_reply(call, code, NULL, bytes, len);
 	case TM_IDEM_DB_ERROR:
 		break;
@@ -357,7 +362,8 @@ static int run_method(struct tm_rpc_call *call, const struct tm_rpc_method *m, v
 	ProtobufCMessage *in = protobuf_c_message_unpack(m->in, &al, req->body.len, req->body.data);
 
 	if (!in) {
-		tm_rpc_fail(call, TM_E_VALIDATION_FAILED, "the request body is not a %s", m->in->name);
+		tm_rpc_fail(call, TM_E_VALIDATION_FAILED, "the request body is not a %s",
+			    m->in->name);
 		return build_reply(call, TM_E_VALIDATION_FAILED, NULL, bytes, len);
 	}
 	if (m->flags & TM_RPC_IDEMPOTENT && req->idempotency_key && req->idempotency_key[0])
@@ -385,8 +391,8 @@ static Taskmesh__V1__RpcRequest *decode_request(struct tm_arena *arena, const vo
 static int execute(struct tm_rpc_server *s, struct tm_db *db, struct tm_arena *arena,
 		   const Taskmesh__V1__RpcRequest *req, void **bytes, size_t *len)
 {
-	struct tm_rpc_call call = {.db = db, .arena = arena, .server = s,
-				   .service = s->cfg.service_state};
+	struct tm_rpc_call call = {
+		.db = db, .arena = arena, .server = s, .service = s->cfg.service_state};
 	struct method_stats *ms = NULL;
 	int rc;
 
@@ -405,8 +411,8 @@ static int execute(struct tm_rpc_server *s, struct tm_db *db, struct tm_arena *a
 		rc = build_reply(&call, TM_E_NOT_FOUND, NULL, bytes, len);
 	} else if (req->deadline_unix_ms > 0 && tm_now_ms() > req->deadline_unix_ms) {
 		/* the caller has given up: do not start work nobody waits for */
-		tm_rpc_fail(&call, TM_E_SERVICE_UNAVAILABLE, "the deadline passed before %s started",
-			    m->name);
+		tm_rpc_fail(&call, TM_E_SERVICE_UNAVAILABLE,
+			    "the deadline passed before %s started", m->name);
 		rc = build_reply(&call, TM_E_SERVICE_UNAVAILABLE, NULL, bytes, len);
 	} else {
 		rc = run_method(&call, m, bytes, len);
@@ -417,7 +423,8 @@ static int execute(struct tm_rpc_server *s, struct tm_db *db, struct tm_arena *a
 			tm_stat_add(ms->errors, 1);
 	}
 	if (call.code != TM_OK && tm_code_info(call.code)->http_status >= 500)
-		tm_warn("%s failed: %s %s", req->method, tm_code_info(call.code)->name, call.message);
+		tm_warn("%s failed: %s %s", req->method, tm_code_info(call.code)->name,
+			call.message);
 	tm_log_set_request_id(NULL);
 	return rc;
 }
@@ -676,7 +683,9 @@ int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_c
 	if (!s)
 		return -1;
 	s->cfg = *cfg;
-	s->nworkers = cfg->workers < 1 ? 1 : cfg->workers > RPC_WORKERS_MAX ? RPC_WORKERS_MAX : cfg->workers;
+	s->nworkers = cfg->workers < 1		     ? 1 :
+		      cfg->workers > RPC_WORKERS_MAX ? RPC_WORKERS_MAX :
+						       cfg->workers;
 	s->nslots = s->nworkers * RPC_SLOTS_PER_WORKER;
 	s->started_mono_ms = tm_mono_ms();
 	pthread_mutex_init(&s->lock, NULL);
@@ -689,7 +698,8 @@ int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_c
 		goto fail;
 	}
 	for (; started < s->nworkers; started++) {
-		if (pthread_create(&s->workers[started].thread, NULL, worker_main, &s->workers[started]) != 0) {
+		if (pthread_create(&s->workers[started].thread, NULL, worker_main,
+				   &s->workers[started]) != 0) {
 			snprintf(err, errlen, "cannot start RPC worker threads");
 			goto fail;
 		}

@@ -26,17 +26,17 @@ static void common_items(struct tm_daemon_config *c, struct tm_cfg_item *it, siz
 		 false, "minimum level logged"},
 		{"TM_LOG_FORMAT", TM_CFG_ENUM, "json", &c->log_format, 0, 0, "json|text", false,
 		 "json lines, or text for humans"},
-		{"TM_MIGRATIONS_DIR", TM_CFG_STRING, TM_DEFAULT_MIGRATIONS_DIR, &c->migrations_dir, 1,
-		 4000, NULL, false, "where migrations/<schema>/*.sql live"},
-		{"TM_STARTUP_TIMEOUT_MS", TM_CFG_INT, "30000", &c->startup_timeout_ms, 0, 600000, NULL,
-		 false, "how long to retry PostgreSQL and Kafka at start"},
-		{"TM_KAFKA_FETCH_WAIT_MS", TM_CFG_INT, "100", &c->kafka_fetch_wait_ms, 1, 10000, NULL,
-		 false, "consumer fetch.wait.max.ms (the dev stack uses 20)"},
-		{"TM_KAFKA_SESSION_TIMEOUT_MS", TM_CFG_INT, "45000", &c->kafka_session_timeout_ms, 3500,
-		 300000, NULL, false,
+		{"TM_MIGRATIONS_DIR", TM_CFG_STRING, TM_DEFAULT_MIGRATIONS_DIR, &c->migrations_dir,
+		 1, 4000, NULL, false, "where migrations/<schema>/*.sql live"},
+		{"TM_STARTUP_TIMEOUT_MS", TM_CFG_INT, "30000", &c->startup_timeout_ms, 0, 600000,
+		 NULL, false, "how long to retry PostgreSQL and Kafka at start"},
+		{"TM_KAFKA_FETCH_WAIT_MS", TM_CFG_INT, "100", &c->kafka_fetch_wait_ms, 1, 10000,
+		 NULL, false, "consumer fetch.wait.max.ms (the dev stack uses 20)"},
+		{"TM_KAFKA_SESSION_TIMEOUT_MS", TM_CFG_INT, "45000", &c->kafka_session_timeout_ms,
+		 3500, 300000, NULL, false,
 		 "consumer session.timeout.ms; a restarted consumer waits this long for its partitions"},
-		{"TM_SHUTDOWN_TIMEOUT_MS", TM_CFG_INT, "10000", &c->shutdown_timeout_ms, 100, 600000,
-		 NULL, false, "bound on draining work at SIGTERM"},
+		{"TM_SHUTDOWN_TIMEOUT_MS", TM_CFG_INT, "10000", &c->shutdown_timeout_ms, 100,
+		 600000, NULL, false, "bound on draining work at SIGTERM"},
 	};
 	memcpy(it, items, sizeof(items));
 	*n = TM_ARRAY_LEN(items);
@@ -77,15 +77,17 @@ static int bring_up(struct tm_daemon *d)
 	char err[512];
 	struct tm_db *db = NULL;
 
-	if (tm_db_open_retry(&db, d->cfg.database_url, d->schema, (int)d->cfg.startup_timeout_ms, err,
-			     sizeof(err)) != 0) {
-		fprintf(stderr, "%s: cannot connect to PostgreSQL: %s — set TM_DATABASE_URL or run make run\n",
+	if (tm_db_open_retry(&db, d->cfg.database_url, d->schema, (int)d->cfg.startup_timeout_ms,
+			     err, sizeof(err)) != 0) {
+		fprintf(stderr,
+			"%s: cannot connect to PostgreSQL: %s — set TM_DATABASE_URL or run make run\n",
 			d->daemon_name, err);
 		return 1;
 	}
 	if (tm_kafka_wait_ready(d->cfg.kafka_brokers, (int)d->cfg.startup_timeout_ms, err,
 				sizeof(err)) != 0) {
-		fprintf(stderr, "%s: cannot reach Kafka: %s — set TM_KAFKA_BROKERS or run make run\n",
+		fprintf(stderr,
+			"%s: cannot reach Kafka: %s — set TM_KAFKA_BROKERS or run make run\n",
 			d->daemon_name, err);
 		tm_db_close(db);
 		return 1;
@@ -98,10 +100,13 @@ static int bring_up(struct tm_daemon *d)
 	}
 	char client_id[64];
 	snprintf(client_id, sizeof(client_id), "%s-relay", d->daemon_name);
-	struct tm_outbox_relay_config rc = {
-		.conninfo = d->cfg.database_url, .schema = d->schema, .brokers = d->cfg.kafka_brokers,
-		.client_id = client_id, .batch_max = 500, .idle_poll_ms = 1000,
-		.delivery_timeout_ms = 10000};
+	struct tm_outbox_relay_config rc = {.conninfo = d->cfg.database_url,
+					    .schema = d->schema,
+					    .brokers = d->cfg.kafka_brokers,
+					    .client_id = client_id,
+					    .batch_max = 500,
+					    .idle_poll_ms = 1000,
+					    .delivery_timeout_ms = 10000};
 	if (tm_outbox_relay_start(&d->relay, &rc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: cannot start the outbox relay: %s\n", d->daemon_name, err);
 		return 1;
@@ -182,10 +187,18 @@ static size_t service_items(const struct tm_service_def *def, struct service_set
 	snprintf(rpc_env, envlen, "TM_%s_RPC", def->name);
 	for (char *p = rpc_env; *p; p++)
 		*p = (char)toupper((unsigned char)*p);
-	out[n++] = (struct tm_cfg_item){rpc_env, TM_CFG_URL, def->rpc_default, &ss->rpc_url, 0, 0,
-					NULL, false, "RPC listen address (nng URL)"};
-	out[n++] = (struct tm_cfg_item){"TM_RPC_WORKERS", TM_CFG_INT, "8", &ss->rpc_workers, 1, 256,
-					NULL, false, "RPC worker threads, each with a PostgreSQL connection"};
+	out[n++] = (struct tm_cfg_item){rpc_env,      TM_CFG_URL, def->rpc_default,
+					&ss->rpc_url, 0,	  0,
+					NULL,	      false,	  "RPC listen address (nng URL)"};
+	out[n++] = (struct tm_cfg_item){"TM_RPC_WORKERS",
+					TM_CFG_INT,
+					"8",
+					&ss->rpc_workers,
+					1,
+					256,
+					NULL,
+					false,
+					"RPC worker threads, each with a PostgreSQL connection"};
 	for (size_t i = 0; i < def->nconfig && n < DAEMON_CFG_MAX - 16; i++)
 		out[n++] = def->config[i];
 	return n;
@@ -254,20 +267,30 @@ int tm_service_main(const struct tm_service_def *def, int argc, char **argv)
 		fprintf(stderr, "tm-%s: %s\n", def->name, err);
 		goto out_daemon;
 	}
-	struct tm_rpc_server_config rcfg = {
-		.service = def->name, .url = ss.rpc_url, .conninfo = d.cfg.database_url,
-		.schema = d.schema, .workers = (int)ss.rpc_workers, .methods = def->methods,
-		.nmethods = def->nmethods, .service_state = state};
+	struct tm_rpc_server_config rcfg = {.service = def->name,
+					    .url = ss.rpc_url,
+					    .conninfo = d.cfg.database_url,
+					    .schema = d.schema,
+					    .workers = (int)ss.rpc_workers,
+					    .methods = def->methods,
+					    .nmethods = def->nmethods,
+					    .service_state = state};
 	if (tm_rpc_server_start(&rpc, &rcfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tm-%s: %s\n", def->name, err);
 		goto out_state;
 	}
-	struct tm_consumer_loop_config ccfg = {
-		.service = def->name, .conninfo = d.cfg.database_url, .schema = d.schema,
-		.brokers = d.cfg.kafka_brokers, .fetch_wait_ms = (int)d.cfg.kafka_fetch_wait_ms,
-		.session_timeout_ms = (int)d.cfg.kafka_session_timeout_ms,
-		.topics = def->subscribe, .ntopics = def->nsubscribe, .handlers = def->handlers,
-		.nhandlers = def->nhandlers, .state = state};
+	struct tm_consumer_loop_config ccfg = {.service = def->name,
+					       .conninfo = d.cfg.database_url,
+					       .schema = d.schema,
+					       .brokers = d.cfg.kafka_brokers,
+					       .fetch_wait_ms = (int)d.cfg.kafka_fetch_wait_ms,
+					       .session_timeout_ms =
+						       (int)d.cfg.kafka_session_timeout_ms,
+					       .topics = def->subscribe,
+					       .ntopics = def->nsubscribe,
+					       .handlers = def->handlers,
+					       .nhandlers = def->nhandlers,
+					       .state = state};
 	if (def->nsubscribe > 0 && tm_consumer_loop_start(&loop, &ccfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tm-%s: cannot start the consumer: %s\n", def->name, err);
 		goto out_rpc;

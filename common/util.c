@@ -258,7 +258,8 @@ size_t tm_utf8_len(const char *s, size_t len)
 
 int tm_base64url_encode(const void *in, size_t len, char *out, size_t outlen)
 {
-	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	const unsigned char *s = in;
 	size_t need = (len / 3) * 4 + (len % 3 ? len % 3 + 1 : 0);
 	size_t o = 0;

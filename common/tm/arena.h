@@ -20,7 +20,8 @@ void tm_arena_reset(struct tm_arena *a);
 void *tm_arena_alloc(struct tm_arena *a, size_t size);
 char *tm_arena_strdup(struct tm_arena *a, const char *s);
 char *tm_arena_strndup(struct tm_arena *a, const char *s, size_t n);
-char *tm_arena_printf(struct tm_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *tm_arena_printf(struct tm_arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* A protobuf-c allocator whose free is a no-op; for protobuf_c_message_unpack. */
 ProtobufCAllocator tm_arena_pb_allocator(struct tm_arena *a);
 size_t tm_arena_used(const struct tm_arena *a);

@@ -15,7 +15,7 @@
 struct tm_consumer_loop;
 
 struct tm_consumer_loop_config {
-	const char *service;   /* "matching": group "tm-matching", source of dead letters */
+	const char *service; /* "matching": group "tm-matching", source of dead letters */
 	const char *conninfo;
 	const char *schema;
 	const char *brokers;
@@ -25,7 +25,7 @@ struct tm_consumer_loop_config {
 	size_t ntopics;
 	const struct tm_event_handler *handlers;
 	size_t nhandlers;
-	void *state;           /* tm_event_ctx.service */
+	void *state; /* tm_event_ctx.service */
 };
 
 int tm_consumer_loop_start(struct tm_consumer_loop **out, const struct tm_consumer_loop_config *cfg,

@@ -14,9 +14,9 @@
 /* Results of tm_db_query; negative values are failures. */
 enum tm_db_rc {
 	TM_DB_OK = 0,
-	TM_DB_ERR = -1,        /* statement failed (see tm_db_sqlstate / tm_db_error) */
-	TM_DB_ERR_CONN = -2,   /* connection lost and could not be re-established */
-	TM_DB_ERR_UNIQUE = -3, /* unique_violation (23505) */
+	TM_DB_ERR = -1,		      /* statement failed (see tm_db_sqlstate / tm_db_error) */
+	TM_DB_ERR_CONN = -2,	      /* connection lost and could not be re-established */
+	TM_DB_ERR_UNIQUE = -3,	      /* unique_violation (23505) */
 	TM_DB_ERR_SERIALIZATION = -4, /* 40001 / 40P01: retry the transaction */
 };
 
@@ -24,7 +24,8 @@ struct tm_db;
 
 /* Connects and sets search_path to `schema` (NULL: leave the default).
  * Returns 0, or -1 with a one-line reason in err. */
-int tm_db_open(struct tm_db **out, const char *conninfo, const char *schema, char *err, size_t errlen);
+int tm_db_open(struct tm_db **out, const char *conninfo, const char *schema, char *err,
+	       size_t errlen);
 void tm_db_close(struct tm_db *db);
 
 /* Retries tm_db_open until it succeeds or `timeout_ms` passes (startup). */
@@ -50,11 +51,11 @@ int tm_db_commit(struct tm_db *db);
 void tm_db_rollback(struct tm_db *db);
 bool tm_db_in_tx(const struct tm_db *db);
 
-const char *tm_db_error(const struct tm_db *db);   /* last error, one line */
+const char *tm_db_error(const struct tm_db *db);    /* last error, one line */
 const char *tm_db_sqlstate(const struct tm_db *db); /* last SQLSTATE or "" */
-PGconn *tm_db_conn(struct tm_db *db);               /* for LISTEN/notify waits */
+PGconn *tm_db_conn(struct tm_db *db);		    /* for LISTEN/notify waits */
 const char *tm_db_schema(const struct tm_db *db);   /* the search_path schema or "" */
-unsigned long tm_db_reconnects(void);               /* process-wide count */
+unsigned long tm_db_reconnects(void);		    /* process-wide count */
 
 /* A process-wide health flag other threads update (last connection outcome). */
 bool tm_db_healthy(void);

@@ -8,20 +8,20 @@
 
 enum tm_code {
 	TM_OK = 0,
-	TM_E_VALIDATION_FAILED,      /* 400 */
-	TM_E_UNAUTHENTICATED,        /* 401 */
-	TM_E_FORBIDDEN,              /* 403 */
-	TM_E_NOT_FOUND,              /* 404 */
+	TM_E_VALIDATION_FAILED,	     /* 400 */
+	TM_E_UNAUTHENTICATED,	     /* 401 */
+	TM_E_FORBIDDEN,		     /* 403 */
+	TM_E_NOT_FOUND,		     /* 404 */
 	TM_E_METHOD_NOT_ALLOWED,     /* 405 */
-	TM_E_CONFLICT,               /* 409 */
-	TM_E_PAYLOAD_TOO_LARGE,      /* 413 */
-	TM_E_URI_TOO_LONG,           /* 414 */
+	TM_E_CONFLICT,		     /* 409 */
+	TM_E_PAYLOAD_TOO_LARGE,	     /* 413 */
+	TM_E_URI_TOO_LONG,	     /* 414 */
 	TM_E_UNSUPPORTED_MEDIA_TYPE, /* 415 */
 	TM_E_IDEMPOTENCY_KEY_REUSED, /* 422 */
-	TM_E_RATE_LIMITED,           /* 429 */
-	TM_E_HEADERS_TOO_LARGE,      /* 431 */
-	TM_E_INTERNAL,               /* 500 */
-	TM_E_UPSTREAM_FAILED,        /* 502 */
+	TM_E_RATE_LIMITED,	     /* 429 */
+	TM_E_HEADERS_TOO_LARGE,	     /* 431 */
+	TM_E_INTERNAL,		     /* 500 */
+	TM_E_UPSTREAM_FAILED,	     /* 502 */
 	TM_E_SERVICE_UNAVAILABLE,    /* 503 */
 	TM_E__COUNT
 };

@@ -23,9 +23,9 @@ struct tm_idem {
 };
 
 enum tm_idem_outcome {
-	TM_IDEM_PROCEED,   /* claimed: run the handler, then tm_idem_finish or tm_idem_release */
-	TM_IDEM_REPLAY,    /* *stored holds the first reply (a packed RpcReply) */
-	TM_IDEM_REJECT,    /* *code: IDEMPOTENCY_KEY_REUSED (other body) or CONFLICT (in flight) */
+	TM_IDEM_PROCEED, /* claimed: run the handler, then tm_idem_finish or tm_idem_release */
+	TM_IDEM_REPLAY,	 /* *stored holds the first reply (a packed RpcReply) */
+	TM_IDEM_REJECT,	 /* *code: IDEMPOTENCY_KEY_REUSED (other body) or CONFLICT (in flight) */
 	TM_IDEM_DB_ERROR,
 };
 

@@ -9,7 +9,7 @@
 #include "tm/db.h"
 
 enum tm_inbox_rc {
-	TM_INBOX_NEW = 1,       /* first delivery: apply the effects, then commit */
+	TM_INBOX_NEW = 1,	/* first delivery: apply the effects, then commit */
 	TM_INBOX_DUPLICATE = 0, /* seen before: skip */
 	TM_INBOX_ERROR = -1,
 };

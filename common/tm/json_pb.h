@@ -34,9 +34,9 @@
 #include "tm/errors.h"
 
 struct tm_json_limits {
-	size_t max_bytes;        /* whole document; over it: TM_E_PAYLOAD_TOO_LARGE */
-	int max_depth;           /* nesting of objects and arrays; over it: VALIDATION_FAILED */
-	size_t max_array_items;  /* per repeated field */
+	size_t max_bytes;	 /* whole document; over it: TM_E_PAYLOAD_TOO_LARGE */
+	int max_depth;		 /* nesting of objects and arrays; over it: VALIDATION_FAILED */
+	size_t max_array_items;	 /* per repeated field */
 	size_t max_string_bytes; /* per string/bytes value (decoded) */
 };
 

@@ -10,22 +10,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TM_JWT_MAX_BYTES 4096     /* longer tokens are refused before any parsing */
+#define TM_JWT_MAX_BYTES 4096	   /* longer tokens are refused before any parsing */
 #define TM_JWT_SECRET_MIN_BYTES 32 /* HS256 needs a key of at least the hash size */
-#define TM_JWT_LEEWAY_S 30        /* clock skew tolerated on exp and nbf */
+#define TM_JWT_LEEWAY_S 30	   /* clock skew tolerated on exp and nbf */
 
 struct tm_jwt_claims {
-	char sub[64];  /* user id */
-	char role[16]; /* client | developer | admin */
-	char jti[64];  /* token id */
+	char sub[64];	       /* user id */
+	char role[16];	       /* client | developer | admin */
+	char jti[64];	       /* token id */
 	int64_t iat, exp, nbf; /* seconds since the epoch; nbf 0 = absent */
 };
 
 enum tm_jwt_rc {
 	TM_JWT_OK = 0,
-	TM_JWT_MALFORMED,     /* not three base64url segments of JSON objects, or claims missing */
+	TM_JWT_MALFORMED, /* not three base64url segments of JSON objects, or claims missing */
 	TM_JWT_TOO_LONG,
-	TM_JWT_BAD_ALG,       /* alg other than HS256, or a crit header */
+	TM_JWT_BAD_ALG, /* alg other than HS256, or a crit header */
 	TM_JWT_BAD_SIGNATURE,
 	TM_JWT_EXPIRED,
 	TM_JWT_NOT_YET_VALID,

@@ -13,9 +13,9 @@
 #include "tm/db.h"
 
 struct tm_migration {
-	char name[128];        /* "common/0001_outbox_inbox.sql" or "projects/0001_init.sql" */
-	char checksum[65];     /* hex SHA-256 of the text as applied (after templating) */
-	char *sql;             /* the text as applied */
+	char name[128];	   /* "common/0001_outbox_inbox.sql" or "projects/0001_init.sql" */
+	char checksum[65]; /* hex SHA-256 of the text as applied (after templating) */
+	char *sql;	   /* the text as applied */
 };
 
 /* Reads the migrations of `schema` from `dir` in apply order. Returns the count
@@ -27,8 +27,8 @@ void tm_migrations_free(struct tm_migration *m, int n);
 /* What a recorded migration says against the files (the checksum rule). */
 enum tm_migration_check {
 	TM_MIG_APPLIED = 0, /* recorded with the same checksum */
-	TM_MIG_PENDING,     /* not recorded yet */
-	TM_MIG_CHANGED,     /* recorded with another checksum: refuse */
+	TM_MIG_PENDING,	    /* not recorded yet */
+	TM_MIG_CHANGED,	    /* recorded with another checksum: refuse */
 };
 
 /* Pure check of one file against the recorded (name, checksum) pairs. */

@@ -36,9 +36,9 @@ struct tm_outbox_relay_config {
 	const char *conninfo;
 	const char *schema;
 	const char *brokers;
-	const char *client_id;   /* e.g. "tm-projects-relay" */
-	int batch_max;           /* rows per round; 1..1000 */
-	int idle_poll_ms;        /* wake-up without a NOTIFY (safety net) */
+	const char *client_id;	 /* e.g. "tm-projects-relay" */
+	int batch_max;		 /* rows per round; 1..1000 */
+	int idle_poll_ms;	 /* wake-up without a NOTIFY (safety net) */
 	int delivery_timeout_ms; /* wait for delivery reports per round */
 };
 

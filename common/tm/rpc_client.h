@@ -27,8 +27,8 @@ struct tm_rpc_client;
 typedef void (*tm_rpc_done_fn)(void *arg, int rv, const Taskmesh__V1__RpcReply *reply);
 
 /* Opens a REQ socket dialing `url` (non-blocking dial, reconnecting forever). */
-int tm_rpc_client_open(struct tm_rpc_client **out, const char *service, const char *url,
-		       char *err, size_t errlen);
+int tm_rpc_client_open(struct tm_rpc_client **out, const char *service, const char *url, char *err,
+		       size_t errlen);
 /* Fails in-flight calls (NNG_ECLOSED, or NNG_ECONNRESET for one already on
  * the wire), waits for their callbacks, frees. */
 void tm_rpc_client_close(struct tm_rpc_client *c);

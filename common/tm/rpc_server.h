@@ -31,12 +31,12 @@
 
 struct tm_rpc_call {
 	const Taskmesh__V1__RpcRequest *req; /* decoded envelope */
-	const char *user_id;  /* caller's user id, "" if anonymous */
-	const char *role;     /* caller's role, "" if anonymous */
-	struct tm_db *db;     /* the worker's connection; in a transaction for TM_RPC_TX */
+	const char *user_id;		     /* caller's user id, "" if anonymous */
+	const char *role;		     /* caller's role, "" if anonymous */
+	struct tm_db *db;	/* the worker's connection; in a transaction for TM_RPC_TX */
 	struct tm_arena *arena; /* lives until the reply is sent */
-	void *service;        /* the service's state (tm_rpc_server_config.service) */
-	int status;           /* HTTP status of a successful reply; default 200 */
+	void *service;		/* the service's state (tm_rpc_server_config.service) */
+	int status;		/* HTTP status of a successful reply; default 200 */
 	/* error reply, set through tm_rpc_fail / tm_rpc_field_error */
 	enum tm_code code;
 	char message[256];
@@ -51,14 +51,14 @@ typedef enum tm_code (*tm_rpc_handler_fn)(struct tm_rpc_call *call, const Protob
 					  ProtobufCMessage **out);
 
 enum {
-	TM_RPC_TX = 1 << 0,         /* run inside a transaction */
+	TM_RPC_TX = 1 << 0,	    /* run inside a transaction */
 	TM_RPC_IDEMPOTENT = 1 << 1, /* honour idempotency keys (implies TX) */
-	TM_RPC_INLINE = 1 << 2,     /* never blocks (no database, no I/O): answered on the
+	TM_RPC_INLINE = 1 << 2,	    /* never blocks (no database, no I/O): answered on the
 				       receiving nng thread, without a worker hand-off */
 };
 
 struct tm_rpc_method {
-	const char *name;                      /* "CreateProject" */
+	const char *name;		       /* "CreateProject" */
 	const ProtobufCMessageDescriptor *in;  /* request message */
 	const ProtobufCMessageDescriptor *out; /* reply message */
 	tm_rpc_handler_fn fn;
@@ -78,17 +78,18 @@ enum tm_code tm_rpc_field_error(struct tm_rpc_call *call, const char *field, con
 struct tm_rpc_server;
 
 struct tm_rpc_server_config {
-	const char *service;      /* "projects" */
-	const char *url;          /* listen address, e.g. "tcp://127.0.0.1:7101" */
-	const char *conninfo;     /* each worker opens a connection */
-	const char *schema;       /* search_path of the workers' connections */
-	int workers;              /* pool size */
+	const char *service;  /* "projects" */
+	const char *url;      /* listen address, e.g. "tcp://127.0.0.1:7101" */
+	const char *conninfo; /* each worker opens a connection */
+	const char *schema;   /* search_path of the workers' connections */
+	int workers;	      /* pool size */
 	const struct tm_rpc_method *methods;
 	size_t nmethods;
-	void *service_state;      /* becomes tm_rpc_call.service */
+	void *service_state; /* becomes tm_rpc_call.service */
 	/* Extra checks for Ping (beyond the database); may be NULL. Fills checks,
 	 * returns how many (at most 4). */
-	int (*ping_checks)(void *service_state, Taskmesh__V1__HealthCheck *checks, struct tm_arena *a);
+	int (*ping_checks)(void *service_state, Taskmesh__V1__HealthCheck *checks,
+			   struct tm_arena *a);
 };
 
 /* Binds and starts the workers. Returns 0, or -1 with a reason in err. */

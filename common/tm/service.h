@@ -27,20 +27,20 @@
 struct tm_daemon_config {
 	const char *database_url;   /* TM_DATABASE_URL (libpq conninfo or URI) */
 	const char *kafka_brokers;  /* TM_KAFKA_BROKERS */
-	const char *log_level;      /* TM_LOG_LEVEL */
-	const char *log_format;     /* TM_LOG_FORMAT */
+	const char *log_level;	    /* TM_LOG_LEVEL */
+	const char *log_format;	    /* TM_LOG_FORMAT */
 	const char *migrations_dir; /* TM_MIGRATIONS_DIR */
 	int64_t startup_timeout_ms; /* TM_STARTUP_TIMEOUT_MS: bounded retry for PostgreSQL and Kafka */
-	int64_t kafka_fetch_wait_ms; /* TM_KAFKA_FETCH_WAIT_MS */
+	int64_t kafka_fetch_wait_ms;	  /* TM_KAFKA_FETCH_WAIT_MS */
 	int64_t kafka_session_timeout_ms; /* TM_KAFKA_SESSION_TIMEOUT_MS: consumer group liveness */
-	int64_t shutdown_timeout_ms; /* TM_SHUTDOWN_TIMEOUT_MS: bound on draining work */
+	int64_t shutdown_timeout_ms;	  /* TM_SHUTDOWN_TIMEOUT_MS: bound on draining work */
 };
 
 struct tm_daemon {
-	const char *name;        /* "projects" */
-	const char *schema;      /* owned schema: the name, "identity" for the gateway */
-	char daemon_name[32];    /* "tm-projects" */
-	char topic[48];          /* "tm.projects.v1": the topic it publishes */
+	const char *name;     /* "projects" */
+	const char *schema;   /* owned schema: the name, "identity" for the gateway */
+	char daemon_name[32]; /* "tm-projects" */
+	char topic[48];	      /* "tm.projects.v1": the topic it publishes */
 	struct tm_daemon_config cfg;
 	struct tm_outbox_relay *relay;
 	int64_t started_mono_ms;
@@ -64,9 +64,9 @@ void tm_daemon_stop(struct tm_daemon *d);
 
 struct tm_event_ctx {
 	const Taskmesh__V1__Event *event; /* the envelope */
-	struct tm_db *db;                 /* in the handler's transaction; the inbox row is claimed */
-	struct tm_arena *arena;           /* freed after the handler */
-	void *service;                    /* the service's state */
+	struct tm_db *db;	/* in the handler's transaction; the inbox row is claimed */
+	struct tm_arena *arena; /* freed after the handler */
+	void *service;		/* the service's state */
 };
 
 /* Returns 0 when applied, -1 on a failure worth retrying (the transaction is
@@ -79,7 +79,7 @@ struct tm_event_handler {
 };
 
 struct tm_service_def {
-	const char *name;        /* "projects": schema, topic tm.<name>.v1, TM_<NAME>_RPC */
+	const char *name;	 /* "projects": schema, topic tm.<name>.v1, TM_<NAME>_RPC */
 	const char *rpc_default; /* "tcp://127.0.0.1:7101" */
 	const struct tm_rpc_method *methods;
 	size_t nmethods;

@@ -13,8 +13,8 @@ int tm_uuid_v4(char out[TM_UUID_LEN + 1]);
 /* True if s is a UUID in canonical text form (any version, lower or upper case). */
 bool tm_uuid_valid(const char *s);
 
-int64_t tm_now_ms(void);       /* CLOCK_REALTIME, milliseconds since the epoch */
-int64_t tm_mono_ms(void);      /* CLOCK_MONOTONIC, milliseconds */
+int64_t tm_now_ms(void);  /* CLOCK_REALTIME, milliseconds since the epoch */
+int64_t tm_mono_ms(void); /* CLOCK_MONOTONIC, milliseconds */
 void tm_sleep_ms(int64_t ms);
 /* RFC 3339 UTC with milliseconds, "2026-11-29T08:19:54.123Z", into out[32]. */
 void tm_rfc3339(int64_t unix_ms, char out[32]);

@@ -21,20 +21,32 @@
 #include "tm/stats.h"
 
 /* The services behind the gateway, in the order of ARCHITECTURE.md's table. */
-enum gw_service { GW_PROJECTS, GW_MATCHING, GW_PAYMENTS, GW_MESSAGING, GW_LEARNING, GW_NSERVICES,
-		  GW_LOCAL = -1 };
+enum gw_service {
+	GW_PROJECTS,
+	GW_MATCHING,
+	GW_PAYMENTS,
+	GW_MESSAGING,
+	GW_LEARNING,
+	GW_NSERVICES,
+	GW_LOCAL = -1
+};
 
-#define GW_MAX_PATH_PARAMS 4  /* {name} segments per route pattern */
+#define GW_MAX_PATH_PARAMS 4 /* {name} segments per route pattern */
 #define GW_MAX_FANOUT GW_NSERVICES
 
 /* Roles a route admits (bit mask); GW_PUBLIC routes need no token. */
-enum { GW_PUBLIC = 0, GW_CLIENT = 1 << 0, GW_DEVELOPER = 1 << 1, GW_ADMIN = 1 << 2,
-       GW_ANY_ROLE = GW_CLIENT | GW_DEVELOPER | GW_ADMIN };
+enum {
+	GW_PUBLIC = 0,
+	GW_CLIENT = 1 << 0,
+	GW_DEVELOPER = 1 << 1,
+	GW_ADMIN = 1 << 2,
+	GW_ANY_ROLE = GW_CLIENT | GW_DEVELOPER | GW_ADMIN
+};
 
 /* Route flags. */
 enum {
-	GW_BODY = 1 << 0,             /* takes a JSON body (else query parameters) */
-	GW_IDEMPOTENCY_KEY = 1 << 1,  /* accepts an Idempotency-Key */
+	GW_BODY = 1 << 0,		  /* takes a JSON body (else query parameters) */
+	GW_IDEMPOTENCY_KEY = 1 << 1,	  /* accepts an Idempotency-Key */
 	GW_IDEMPOTENCY_REQUIRED = 1 << 2, /* ...and requires one (400 without) */
 };
 
@@ -45,21 +57,21 @@ struct gw;
 typedef void (*gw_local_fn)(struct gw *g, struct gw_request *r);
 
 struct gw_route {
-	const char *method;   /* "GET", "POST", ... */
-	const char *pattern;  /* "/api/v1/projects/{id}" */
+	const char *method;  /* "GET", "POST", ... */
+	const char *pattern; /* "/api/v1/projects/{id}" */
 	enum gw_service service;
-	const char *rpc;      /* RPC method name */
+	const char *rpc; /* RPC method name */
 	const ProtobufCMessageDescriptor *in, *out;
-	unsigned roles;       /* GW_PUBLIC or a mask of GW_CLIENT|GW_DEVELOPER|GW_ADMIN */
+	unsigned roles; /* GW_PUBLIC or a mask of GW_CLIENT|GW_DEVELOPER|GW_ADMIN */
 	unsigned flags;
 	gw_local_fn local;    /* GW_LOCAL routes */
 	struct tm_stat *hits; /* tm_http_requests_total{route=...}, set at start */
 };
 
 struct gw_param {
-	const char *name;  /* points into the pattern */
+	const char *name; /* points into the pattern */
 	size_t name_len;
-	char *value;       /* decoded, in the request arena */
+	char *value; /* decoded, in the request arena */
 };
 
 /* One outgoing RPC of a request (a fan-out has several). */
@@ -69,11 +81,11 @@ struct gw_param {
 struct gw_call {
 	struct gw_request *req;
 	enum gw_service service;
-	int rv;                    /* nng error, 0 when a reply arrived */
-	int status;                /* RpcReply.status */
-	ProtobufCBinaryData body;  /* reply body (malloc'd copy) */
+	int rv;				  /* nng error, 0 when a reply arrived */
+	int status;			  /* RpcReply.status */
+	ProtobufCBinaryData body;	  /* reply body (malloc'd copy) */
 	char *error_code, *error_message; /* reply error (malloc'd copies) */
-	struct tm_buf error_details; /* JSON array of the reply's error details */
+	struct tm_buf error_details;	  /* JSON array of the reply's error details */
 };
 
 enum gw_state { GW_READING, GW_WAITING, GW_DONE };
@@ -82,8 +94,8 @@ struct gw_request {
 	struct gw *gw;
 	struct MHD_Connection *conn;
 	struct tm_arena *arena;
-	enum gw_state state;       /* GW_DONE is set before the connection resumes */
-	bool suspended;            /* the connection was suspended for RPCs */
+	enum gw_state state; /* GW_DONE is set before the connection resumes */
+	bool suspended;	     /* the connection was suspended for RPCs */
 	char request_id[65];
 	const char *method, *url;
 	const struct gw_route *route;
@@ -104,19 +116,19 @@ struct gw_request {
 };
 
 struct gw_config {
-	const char *http_addr;       /* TM_HTTP_ADDR host:port */
+	const char *http_addr; /* TM_HTTP_ADDR host:port */
 	const char *rpc_urls[GW_NSERVICES];
-	const char *jwt_secret;      /* TM_JWT_SECRET */
-	int64_t http_threads;        /* TM_HTTP_THREADS */
-	int64_t max_connections;     /* TM_HTTP_MAX_CONNECTIONS */
+	const char *jwt_secret;	 /* TM_JWT_SECRET */
+	int64_t http_threads;	 /* TM_HTTP_THREADS */
+	int64_t max_connections; /* TM_HTTP_MAX_CONNECTIONS */
 	int64_t max_connections_per_ip;
-	int64_t conn_timeout_s;      /* TM_HTTP_TIMEOUT_S: idle/read timeout per connection */
-	int64_t max_body_bytes;      /* TM_HTTP_MAX_BODY_BYTES */
-	int64_t max_header_bytes;    /* TM_HTTP_MAX_HEADER_BYTES */
-	int64_t max_url_bytes;       /* TM_HTTP_MAX_URL_BYTES */
-	int64_t rpc_timeout_ms;      /* TM_RPC_TIMEOUT_MS */
-	int64_t fanout_timeout_ms;   /* TM_FANOUT_TIMEOUT_MS: /readyz, /metrics */
-	int64_t json_max_depth;      /* TM_JSON_MAX_DEPTH */
+	int64_t conn_timeout_s;	   /* TM_HTTP_TIMEOUT_S: idle/read timeout per connection */
+	int64_t max_body_bytes;	   /* TM_HTTP_MAX_BODY_BYTES */
+	int64_t max_header_bytes;  /* TM_HTTP_MAX_HEADER_BYTES */
+	int64_t max_url_bytes;	   /* TM_HTTP_MAX_URL_BYTES */
+	int64_t rpc_timeout_ms;	   /* TM_RPC_TIMEOUT_MS */
+	int64_t fanout_timeout_ms; /* TM_FANOUT_TIMEOUT_MS: /readyz, /metrics */
+	int64_t json_max_depth;	   /* TM_JSON_MAX_DEPTH */
 };
 
 struct gw {
@@ -124,7 +136,7 @@ struct gw {
 	struct tm_daemon daemon;
 	struct tm_rpc_client *clients[GW_NSERVICES];
 	struct MHD_Daemon *mhd;
-	atomic_int inflight;         /* requests accepted and not yet completed */
+	atomic_int inflight; /* requests accepted and not yet completed */
 	atomic_bool draining;
 	struct tm_stat *st_inflight, *st_2xx, *st_4xx, *st_5xx, *st_rpc_fail[GW_NSERVICES];
 };

@@ -127,7 +127,8 @@ static bool admit(struct gw *g, struct gw_request *r)
 		gw_reply_error(r, TM_E_HEADERS_TOO_LARGE, NULL, NULL);
 		return false;
 	}
-	if (strlen(r->url) + kind_bytes(r->conn, MHD_GET_ARGUMENT_KIND) > (size_t)c->max_url_bytes) {
+	if (strlen(r->url) + kind_bytes(r->conn, MHD_GET_ARGUMENT_KIND) >
+	    (size_t)c->max_url_bytes) {
 		gw_reply_error(r, TM_E_URI_TOO_LONG, NULL, NULL);
 		return false;
 	}
@@ -137,7 +138,8 @@ static bool admit(struct gw *g, struct gw_request *r)
 		if (path_matched) {
 			gw_reply_error(r, TM_E_METHOD_NOT_ALLOWED, NULL, NULL);
 			if (r->response && !allow.failed)
-				MHD_add_response_header(r->response, MHD_HTTP_HEADER_ALLOW, allow.data);
+				MHD_add_response_header(r->response, MHD_HTTP_HEADER_ALLOW,
+							allow.data);
 		} else {
 			gw_reply_error(r, TM_E_NOT_FOUND, "no such route", NULL);
 		}
@@ -172,8 +174,8 @@ static bool admit(struct gw *g, struct gw_request *r)
 		if (code != TM_OK) {
 			gw_reply_error(r, code, why, NULL);
 			if (r->response && code == TM_E_UNAUTHENTICATED)
-				MHD_add_response_header(r->response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-							"Bearer");
+				MHD_add_response_header(r->response,
+							MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 			return false;
 		}
 	}
@@ -260,7 +262,8 @@ static int parse_addr(const char *hostport, struct sockaddr_storage *ss, char *e
 	char host[128];
 	const char *colon = strrchr(hostport, ':');
 	size_t hl = colon ? (size_t)(colon - hostport) : 0;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
 	struct addrinfo *res = NULL;
 
@@ -290,8 +293,8 @@ int gw_http_start(struct gw *g, char *err, size_t errlen)
 
 	if (parse_addr(g->cfg.http_addr, &ss, err, errlen) != 0)
 		return -1;
-	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-		(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		MHD_USE_TURBO | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	struct MHD_OptionItem opts[] = {
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
 		{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)g->cfg.max_connections, NULL},
@@ -302,15 +305,14 @@ int gw_http_start(struct gw *g, char *err, size_t errlen)
 		{MHD_OPTION_END, 0, NULL},
 	};
 	if (g->cfg.http_threads > 1)
-		g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g,
-					  MHD_OPTION_ARRAY, opts,
-					  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)g->cfg.http_threads,
+		g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_ARRAY,
+					  opts, MHD_OPTION_THREAD_POOL_SIZE,
+					  (unsigned)g->cfg.http_threads,
 					  MHD_OPTION_NOTIFY_COMPLETED, on_completed, g,
 					  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, g, MHD_OPTION_END);
 	else
-		g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g,
-					  MHD_OPTION_ARRAY, opts,
-					  MHD_OPTION_NOTIFY_COMPLETED, on_completed, g,
+		g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_ARRAY,
+					  opts, MHD_OPTION_NOTIFY_COMPLETED, on_completed, g,
 					  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, g, MHD_OPTION_END);
 	if (!g->mhd) {
 		snprintf(err, errlen, "cannot listen on %s (address in use or not permitted)",

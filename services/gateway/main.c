@@ -21,19 +21,40 @@ static size_t config_items(struct gw_config *c, struct tm_cfg_item *it)
 		"tcp://127.0.0.1:7104", "tcp://127.0.0.1:7105"};
 	size_t n = 0;
 
-	it[n++] = (struct tm_cfg_item){"TM_HTTP_ADDR", TM_CFG_HOSTPORT, "127.0.0.1:8080",
-				       &c->http_addr, 0, 0, NULL, false, "HTTP listen address ip:port"};
+	it[n++] = (struct tm_cfg_item){"TM_HTTP_ADDR",
+				       TM_CFG_HOSTPORT,
+				       "127.0.0.1:8080",
+				       &c->http_addr,
+				       0,
+				       0,
+				       NULL,
+				       false,
+				       "HTTP listen address ip:port"};
 	for (int i = 0; i < GW_NSERVICES; i++)
-		it[n++] = (struct tm_cfg_item){envs[i], TM_CFG_URL, defs[i], &c->rpc_urls[i], 0, 0,
-					       NULL, false, "where the service serves RPC"};
-	it[n++] = (struct tm_cfg_item){"TM_JWT_SECRET", TM_CFG_STRING, NULL, &c->jwt_secret,
-				       TM_JWT_SECRET_MIN_BYTES, 4096, NULL, true,
-				       "HS256 key, at least 32 bytes (the dev stack generates one)"};
+		it[n++] = (struct tm_cfg_item){envs[i],
+					       TM_CFG_URL,
+					       defs[i],
+					       &c->rpc_urls[i],
+					       0,
+					       0,
+					       NULL,
+					       false,
+					       "where the service serves RPC"};
+	it[n++] =
+		(struct tm_cfg_item){"TM_JWT_SECRET",
+				     TM_CFG_STRING,
+				     NULL,
+				     &c->jwt_secret,
+				     TM_JWT_SECRET_MIN_BYTES,
+				     4096,
+				     NULL,
+				     true,
+				     "HS256 key, at least 32 bytes (the dev stack generates one)"};
 	const struct tm_cfg_item ints[] = {
 		{"TM_HTTP_THREADS", TM_CFG_INT, "4", &c->http_threads, 1, 64, NULL, false,
 		 "HTTP event-loop threads (epoll)"},
-		{"TM_HTTP_MAX_CONNECTIONS", TM_CFG_INT, "2000", &c->max_connections, 1, 100000, NULL,
-		 false, "open connections at most"},
+		{"TM_HTTP_MAX_CONNECTIONS", TM_CFG_INT, "2000", &c->max_connections, 1, 100000,
+		 NULL, false, "open connections at most"},
 		{"TM_HTTP_MAX_CONNECTIONS_PER_IP", TM_CFG_INT, "0", &c->max_connections_per_ip, 0,
 		 100000, NULL, false, "per client address; 0 = no limit"},
 		{"TM_HTTP_TIMEOUT_S", TM_CFG_INT, "30", &c->conn_timeout_s, 1, 3600, NULL, false,
@@ -44,8 +65,8 @@ static size_t config_items(struct gw_config *c, struct tm_cfg_item *it)
 		 NULL, false, "request header limit (431 beyond)"},
 		{"TM_HTTP_MAX_URL_BYTES", TM_CFG_INT, "8192", &c->max_url_bytes, 256, 49152, NULL,
 		 false, "path + query limit (414 beyond)"},
-		{"TM_RPC_TIMEOUT_MS", TM_CFG_INT, "5000", &c->rpc_timeout_ms, 10, 120000, NULL, false,
-		 "deadline of a call to a service"},
+		{"TM_RPC_TIMEOUT_MS", TM_CFG_INT, "5000", &c->rpc_timeout_ms, 10, 120000, NULL,
+		 false, "deadline of a call to a service"},
 		{"TM_FANOUT_TIMEOUT_MS", TM_CFG_INT, "1000", &c->fanout_timeout_ms, 10, 60000, NULL,
 		 false, "deadline of /readyz and /metrics fan-outs"},
 		{"TM_JSON_MAX_DEPTH", TM_CFG_INT, "32", &c->json_max_depth, 2, 256, NULL, false,
@@ -73,9 +94,10 @@ static void register_stats(struct gw *g)
 	g->st_5xx = tm_stat_register("tm_http_responses_total", "HTTP responses by class",
 				     TM_STAT_COUNTER, "class", "5xx");
 	for (int i = 0; i < GW_NSERVICES; i++)
-		g->st_rpc_fail[i] = tm_stat_register("tm_gateway_rpc_failures_total",
-						     "Calls that got no reply (timeout, unreachable)",
-						     TM_STAT_COUNTER, "target", gw_service_names[i]);
+		g->st_rpc_fail[i] =
+			tm_stat_register("tm_gateway_rpc_failures_total",
+					 "Calls that got no reply (timeout, unreachable)",
+					 TM_STAT_COUNTER, "target", gw_service_names[i]);
 }
 
 /* Lets the process hold as many sockets as the hard limit allows. */

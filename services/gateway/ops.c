@@ -17,7 +17,8 @@ void gw_healthz(struct gw *g, struct gw_request *r)
 {
 	char body[160];
 	int n = snprintf(body, sizeof(body),
-			 "{\"status\":\"ok\",\"service\":\"gateway\",\"version\":\"%s\"}", TM_VERSION);
+			 "{\"status\":\"ok\",\"service\":\"gateway\",\"version\":\"%s\"}",
+			 TM_VERSION);
 	(void)g;
 	gw_reply_json(r, 200, body, (size_t)n);
 }
@@ -54,7 +55,8 @@ static const char *not_ready(struct gw_request *r, struct gw_call *c, Taskmesh__
 	if (!(*out)->ready) {
 		for (size_t i = 0; i < (*out)->n_checks; i++)
 			if (!(*out)->checks[i]->ok)
-				return tm_arena_printf(r->arena, "is not ready: %s", (*out)->checks[i]->detail);
+				return tm_arena_printf(r->arena, "is not ready: %s",
+						       (*out)->checks[i]->detail);
 		return "is not ready";
 	}
 	return NULL;
@@ -80,9 +82,11 @@ static void finish_readyz(struct gw_request *r)
 			tm_buf_putc(&bad, '}');
 			tm_buf_printf(&names, "%s%s", names.len ? ", " : "", svc);
 		} else {
-			tm_buf_printf(&ok, "%s{\"service\":\"%s\",\"version\":", ok.len ? "," : "", svc);
+			tm_buf_printf(&ok, "%s{\"service\":\"%s\",\"version\":", ok.len ? "," : "",
+				      svc);
 			tm_buf_json_str(&ok, p->version, strlen(p->version));
-			tm_buf_printf(&ok, ",\"uptimeSeconds\":\"%lld\"}", (long long)p->uptime_seconds);
+			tm_buf_printf(&ok, ",\"uptimeSeconds\":\"%lld\"}",
+				      (long long)p->uptime_seconds);
 		}
 	}
 	if (bad.len) {
@@ -173,7 +177,8 @@ static void render(struct tm_buf *b, struct series *s, int n)
 		if (i == 0 || strcmp(s[i].name, s[i - 1].name) != 0) {
 			tm_buf_printf(b, "# HELP %s ", s[i].name);
 			put_help(b, s[i].help);
-			tm_buf_printf(b, "\n# TYPE %s %s\n", s[i].name, s[i].counter ? "counter" : "gauge");
+			tm_buf_printf(b, "\n# TYPE %s %s\n", s[i].name,
+				      s[i].counter ? "counter" : "gauge");
 		}
 		tm_buf_printf(b, "%s{service=\"", s[i].name);
 		put_label_value(b, s[i].service);
@@ -190,8 +195,12 @@ static int add_local(struct gw_request *r, struct series *s, int n)
 	struct tm_stat_view *views = tm_arena_alloc(r->arena, TM_STATS_MAX * sizeof(*views));
 	int k = views ? tm_stats_snapshot(views, TM_STATS_MAX) : 0;
 	for (int i = 0; i < k && n < METRICS_MAX; i++, n++)
-		s[n] = (struct series){views[i].name, views[i].help, "gateway", views[i].label_name,
-				       views[i].label_value, views[i].kind == TM_STAT_COUNTER,
+		s[n] = (struct series){views[i].name,
+				       views[i].help,
+				       "gateway",
+				       views[i].label_name,
+				       views[i].label_value,
+				       views[i].kind == TM_STAT_COUNTER,
 				       (double)views[i].value};
 	return n;
 }
@@ -200,16 +209,23 @@ static int add_remote(struct gw_request *r, struct gw_call *c, struct series *s,
 {
 	ProtobufCAllocator al = tm_arena_pb_allocator(r->arena);
 	const char *svc = gw_service_names[c->service];
-	Taskmesh__V1__StatsReply *rep = c->rv == 0 && c->status == 200
-		? taskmesh__v1__stats_reply__unpack(&al, c->body.len, c->body.data) : NULL;
+	Taskmesh__V1__StatsReply *rep =
+		c->rv == 0 && c->status == 200 ?
+			taskmesh__v1__stats_reply__unpack(&al, c->body.len, c->body.data) :
+			NULL;
 
 	if (n < METRICS_MAX)
-		s[n++] = (struct series){"tm_up", "1 if the service answered this scrape", svc, NULL,
-					 NULL, false, rep ? 1 : 0};
+		s[n++] = (struct series){"tm_up",    "1 if the service answered this scrape",
+					 svc,	     NULL,
+					 NULL,	     false,
+					 rep ? 1 : 0};
 	for (size_t i = 0; rep && i < rep->n_metrics && n < METRICS_MAX; i++) {
 		Taskmesh__V1__Metric *m = rep->metrics[i];
 		bool one = m->n_labels == 1;
-		s[n++] = (struct series){m->name, m->help, svc, one ? m->labels[0]->name : NULL,
+		s[n++] = (struct series){m->name,
+					 m->help,
+					 svc,
+					 one ? m->labels[0]->name : NULL,
 					 one ? m->labels[0]->value : NULL,
 					 m->type == TASKMESH__V1__METRIC_TYPE__METRIC_TYPE_COUNTER,
 					 m->value};

@@ -12,8 +12,8 @@
 
 #define IDEMPOTENCY_KEY_MAX 255
 
-const char *const gw_service_names[GW_NSERVICES] = {"projects", "matching", "payments",
-						     "messaging", "learning"};
+const char *const gw_service_names[GW_NSERVICES] = {"projects", "matching", "payments", "messaging",
+						    "learning"};
 
 /* ---- fan-out ---- */
 
@@ -112,7 +112,6 @@ static void reply_json_error(struct gw_request *r, enum tm_code code, const stru
 	tm_buf_free(&d);
 }
 
-
 static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char *key,
 				 const char *value)
 {
@@ -130,13 +129,14 @@ static int set_path_params(struct gw_request *r, ProtobufCMessage *msg, struct t
 {
 	for (int i = 0; i < r->nparams; i++) {
 		char name[64];
-		size_t l = r->params[i].name_len < sizeof(name) - 1 ? r->params[i].name_len
-								     : sizeof(name) - 1;
+		size_t l = r->params[i].name_len < sizeof(name) - 1 ? r->params[i].name_len :
+								      sizeof(name) - 1;
 		memcpy(name, r->params[i].name, l);
 		name[l] = '\0';
 		const ProtobufCFieldDescriptor *f =
 			protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
-		if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED) {
+		if (!f || f->type != PROTOBUF_C_TYPE_STRING ||
+		    f->label == PROTOBUF_C_LABEL_REPEATED) {
 			tm_error("route %s: {%s} is not a string field of %s (route table bug)",
 				 r->route->pattern, name, msg->descriptor->name);
 			return -1;
@@ -165,15 +165,16 @@ static ProtobufCMessage *build_message(struct gw *g, struct gw_request *r)
 	lim.max_bytes = (size_t)g->cfg.max_body_bytes;
 	lim.max_depth = (int)g->cfg.json_max_depth;
 	if (r->route->flags & GW_BODY) {
-		code = tm_json_to_pb(r->route->in, r->body.data ? r->body.data : "", r->body.len, &lim,
-				     r->arena, &msg, &e);
+		code = tm_json_to_pb(r->route->in, r->body.data ? r->body.data : "", r->body.len,
+				     &lim, r->arena, &msg, &e);
 	} else {
 		tm_buf_init(&q);
 		tm_buf_putc(&q, '{');
 		MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query, &q);
 		tm_buf_putc(&q, '}');
-		code = q.failed ? TM_E_INTERNAL
-				: tm_json_to_pb(r->route->in, q.data, q.len, &lim, r->arena, &msg, &e);
+		code = q.failed ?
+			       TM_E_INTERNAL :
+			       tm_json_to_pb(r->route->in, q.data, q.len, &lim, r->arena, &msg, &e);
 		tm_buf_free(&q);
 	}
 	if (code != TM_OK) {
@@ -246,7 +247,8 @@ static void finish_proxy(struct gw_request *r)
 		return;
 	}
 	ProtobufCAllocator al = tm_arena_pb_allocator(r->arena);
-	ProtobufCMessage *out = protobuf_c_message_unpack(r->route->out, &al, c->body.len, c->body.data);
+	ProtobufCMessage *out =
+		protobuf_c_message_unpack(r->route->out, &al, c->body.len, c->body.data);
 	struct tm_buf b;
 	tm_buf_init(&b);
 	if (!out || tm_pb_to_json(out, &b) != 0) {

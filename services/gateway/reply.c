@@ -65,5 +65,6 @@ void gw_reply_error(struct gw_request *r, enum tm_code code, const char *message
 	gw_reply_json(r, ci->http_status, b.data, b.len);
 	tm_buf_free(&b);
 	if (ci->http_status >= 500)
-		tm_warn("%s %s -> %d %s: %s", r->method, r->url, ci->http_status, ci->name, message);
+		tm_warn("%s %s -> %d %s: %s", r->method, r->url, ci->http_status, ci->name,
+			message);
 }

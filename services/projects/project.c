@@ -55,15 +55,16 @@ int project_validate_create(Taskmesh__V1__CreateProjectRequest *in, int64_t now_
 		       "must be at most 20000 characters", errs, n, maxerrs);
 	out->title = in->title;
 	out->description = in->description;
-	if (in->budget_cap_case == TASKMESH__V1__CREATE_PROJECT_REQUEST__BUDGET_CAP_BUDGET_CAP_CENTS) {
+	if (in->budget_cap_case ==
+	    TASKMESH__V1__CREATE_PROJECT_REQUEST__BUDGET_CAP_BUDGET_CAP_CENTS) {
 		out->has_budget_cap = true;
 		out->budget_cap_cents = in->budget_cap_cents;
 		if (in->budget_cap_cents <= 0)
 			n = add_error(errs, n, maxerrs, "budgetCapCents", "must be greater than 0");
 	}
 	const char *cur = in->currency[0] ? in->currency : "USD";
-	if (strlen(cur) != 3 || !isupper((unsigned char)cur[0]) || !isupper((unsigned char)cur[1]) ||
-	    !isupper((unsigned char)cur[2]))
+	if (strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
+	    !isupper((unsigned char)cur[1]) || !isupper((unsigned char)cur[2]))
 		n = add_error(errs, n, maxerrs, "currency",
 			      "must be an ISO 4217 code of three upper-case letters");
 	else

@@ -14,7 +14,7 @@
 #define PROJECT_LIST_LIMIT_MAX 100
 
 struct field_error {
-	const char *field;       /* lowerCamelCase JSON name */
+	const char *field; /* lowerCamelCase JSON name */
 	const char *description;
 };
 

@@ -99,7 +99,8 @@ static int parse_cursor(const char *cursor, int64_t *micros, char id[TM_UUID_LEN
 enum tm_code rpc_list_projects(struct tm_rpc_call *call, const ProtobufCMessage *in_msg,
 			       ProtobufCMessage **out)
 {
-	const Taskmesh__V1__ListProjectsRequest *in = (const Taskmesh__V1__ListProjectsRequest *)in_msg;
+	const Taskmesh__V1__ListProjectsRequest *in =
+		(const Taskmesh__V1__ListProjectsRequest *)in_msg;
 	Taskmesh__V1__ListProjectsReply *rep = tm_arena_alloc(call->arena, sizeof(*rep));
 	char after_id[TM_UUID_LEN + 1];
 	int64_t after_micros = 0;
@@ -116,8 +117,9 @@ enum tm_code rpc_list_projects(struct tm_rpc_call *call, const ProtobufCMessage 
 	*out = &rep->base;
 	if (!is_admin(call) && !is_client(call))
 		return TM_OK; /* developers see the projects they work on: none until teams exist */
-	if (store_list_projects(call->db, is_admin(call) ? NULL : call->user_id, limit, after_micros,
-				in->cursor[0] ? after_id : NULL, call->arena, rep) != TM_DB_OK)
+	if (store_list_projects(call->db, is_admin(call) ? NULL : call->user_id, limit,
+				after_micros, in->cursor[0] ? after_id : NULL, call->arena,
+				rep) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	return TM_OK;
 }

@@ -6,11 +6,11 @@
 #include "tm/util.h"
 
 /* The columns every project read selects, in row_to_project's order. */
-#define PROJECT_COLUMNS                                                                      \
-	"id, client_id, title, description, status, status_reason, budget_cap_cents, currency, " \
-	"to_char(deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "            \
+#define PROJECT_COLUMNS                                                                            \
+	"id, client_id, title, description, status, status_reason, budget_cap_cents, currency, "   \
+	"to_char(deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "              \
 	"budget_estimate_cents, timeline_estimate_days, coalesce(senior_developer_id::text, ''), " \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "          \
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "            \
 	"(extract(epoch FROM created_at) * 1000000)::bigint"
 
 static char *col(PGresult *r, int row, int c, struct tm_arena *a)
@@ -59,13 +59,15 @@ int store_insert_project(struct tm_db *db, const char *client_id, const struct n
 	snprintf(cap, sizeof(cap), "%lld", (long long)np->budget_cap_cents);
 	if (np->has_deadline)
 		tm_rfc3339(np->deadline_unix_ms, deadline);
-	const char *p[] = {client_id, np->title, np->description, np->has_budget_cap ? cap : NULL,
-			   np->currency, np->has_deadline ? deadline : NULL};
-	int rc = tm_db_query(db, &r,
-			     "INSERT INTO projects (client_id, title, description, budget_cap_cents, "
-			     "currency, deadline) VALUES ($1, $2, $3, $4, $5, $6) "
-			     "RETURNING " PROJECT_COLUMNS,
-			     6, p);
+	const char *p[] = {client_id,	    np->title,
+			   np->description, np->has_budget_cap ? cap : NULL,
+			   np->currency,    np->has_deadline ? deadline : NULL};
+	int rc = tm_db_query(
+		db, &r,
+		"INSERT INTO projects (client_id, title, description, budget_cap_cents, "
+		"currency, deadline) VALUES ($1, $2, $3, $4, $5, $6) "
+		"RETURNING " PROJECT_COLUMNS,
+		6, p);
 	if (rc == TM_DB_OK) {
 		*out = row_to_project(r, 0, a);
 		rc = *out ? TM_DB_OK : TM_DB_ERR;
@@ -83,7 +85,8 @@ int store_get_project(struct tm_db *db, const char *id, struct tm_arena *a,
 	*out = NULL;
 	if (!tm_uuid_valid(id))
 		return 1;
-	int rc = tm_db_query(db, &r, "SELECT " PROJECT_COLUMNS " FROM projects WHERE id = $1", 1, p);
+	int rc =
+		tm_db_query(db, &r, "SELECT " PROJECT_COLUMNS " FROM projects WHERE id = $1", 1, p);
 	if (rc == TM_DB_OK && PQntuples(r) == 0)
 		rc = 1;
 	else if (rc == TM_DB_OK && !(*out = row_to_project(r, 0, a)))

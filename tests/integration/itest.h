@@ -36,8 +36,8 @@
 
 struct itest {
 	struct tm_test_stack stack;
-	struct tm_db *admin;   /* no search_path: names are schema-qualified */
-	bool started;	       /* itest_start succeeded: itest_stop cleans up */
+	struct tm_db *admin; /* no search_path: names are schema-qualified */
+	bool started;	     /* itest_start succeeded: itest_stop cleans up */
 };
 
 static struct itest itest;

@@ -5,10 +5,10 @@
 #include <stddef.h>
 
 struct http_resp {
-	long status;      /* 0 when the request failed at the transport level */
-	char *body;       /* NUL-terminated */
+	long status; /* 0 when the request failed at the transport level */
+	char *body;  /* NUL-terminated */
 	size_t len;
-	char *headers;    /* raw response headers, NUL-terminated */
+	char *headers; /* raw response headers, NUL-terminated */
 };
 
 /* Sends one request. `headers` is a NULL-terminated list of "Name: value"

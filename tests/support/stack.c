@@ -222,8 +222,8 @@ int tm_test_stack_stop(struct tm_test_stack *s)
 int tm_test_kafka_ctl(const struct tm_test_stack *s, const char *command)
 {
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "'%s/tm-devkafka' ctl '%s' %s >/dev/null 2>&1", tm_test_bin_dir(),
-		 s->kafka_control, command);
+	snprintf(cmd, sizeof(cmd), "'%s/tm-devkafka' ctl '%s' %s >/dev/null 2>&1",
+		 tm_test_bin_dir(), s->kafka_control, command);
 	return system(cmd) == 0 ? 0 : -1;
 }
 

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 
 struct tm_test_stack {
-	char run_dir[256];       /* private TM_RUN_DIR */
-	int port_base;           /* gateway; services +1..+5; PostgreSQL +10 */
-	char gateway_url[64];    /* "http://127.0.0.1:PORT" ("" when infra only) */
+	char run_dir[256];    /* private TM_RUN_DIR */
+	int port_base;	      /* gateway; services +1..+5; PostgreSQL +10 */
+	char gateway_url[64]; /* "http://127.0.0.1:PORT" ("" when infra only) */
 	char database_url[256];
 	char kafka_brokers[256];
 	char kafka_control[300]; /* tm-devkafka's fault-injection socket */

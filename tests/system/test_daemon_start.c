@@ -112,7 +112,8 @@ static void read_stderr(struct run *r, char *out, size_t len)
 static void assert_one_line(const char *text, const char *what)
 {
 	size_t n = strlen(text);
-	if (n == 0 || text[n - 1] != '\n' || strchr(text, '\n') != text + n - 1 || !strstr(text, what))
+	if (n == 0 || text[n - 1] != '\n' || strchr(text, '\n') != text + n - 1 ||
+	    !strstr(text, what))
 		fail_msg("expected one line naming \"%s\", got: %s", what, text);
 }
 
@@ -193,7 +194,8 @@ static void test_changed_migration_refuses_to_start(void **state)
 
 static void test_sigterm_stops_every_daemon_with_status_0(void **state)
 {
-	const char *daemons[] = {"projects", "matching", "payments", "messaging", "learning", "gateway"};
+	const char *daemons[] = {"projects",  "matching", "payments",
+				 "messaging", "learning", "gateway"};
 	struct run runs[6];
 	(void)state;
 	for (int i = 0; i < 6; i++)

@@ -90,8 +90,10 @@ static void assert_error(const struct http_resp *r, long status, const char *cod
 static void first_detail_field(const struct http_resp *r, char *out, size_t len)
 {
 	cJSON *j = json_of(r);
-	const cJSON *d = cJSON_GetArrayItem(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "details"), 0);
+	const cJSON *d =
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+					   cJSON_GetObjectItemCaseSensitive(j, "error"), "details"),
+				   0);
 	snprintf(out, len, "%s", d && jstr(d, "field") ? jstr(d, "field") : "");
 	cJSON_Delete(j);
 }
@@ -215,10 +217,12 @@ static void test_missing_forged_and_wrong_role_tokens_are_refused(void **state)
 	http_resp_free(&r);
 	http_mint_token("a-different-secret-of-at-least-32-bytes!!", client_a, "client", forged,
 			sizeof(forged));
-	assert_int_equal(http_post_json(u, forged, "{\"title\":\"t\",\"description\":\"d\"}", &r), 0);
+	assert_int_equal(http_post_json(u, forged, "{\"title\":\"t\",\"description\":\"d\"}", &r),
+			 0);
 	assert_error(&r, 401, "UNAUTHENTICATED");
 	http_resp_free(&r);
-	assert_int_equal(http_post_json(u, token_dev, "{\"title\":\"t\",\"description\":\"d\"}", &r), 0);
+	assert_int_equal(
+		http_post_json(u, token_dev, "{\"title\":\"t\",\"description\":\"d\"}", &r), 0);
 	assert_error(&r, 403, "FORBIDDEN");
 	http_resp_free(&r);
 }
@@ -232,7 +236,10 @@ static void test_bad_json_is_400(void **state)
 	assert_int_equal(http_post_json(u, token_a, "{\"title\": \"x\",", &r), 0);
 	assert_error(&r, 400, "VALIDATION_FAILED");
 	http_resp_free(&r);
-	assert_int_equal(http_post_json(u, token_a, "{\"title\":\"t\",\"description\":\"d\",\"role\":\"admin\"}", &r), 0);
+	assert_int_equal(
+		http_post_json(u, token_a,
+			       "{\"title\":\"t\",\"description\":\"d\",\"role\":\"admin\"}", &r),
+		0);
 	assert_error(&r, 400, "VALIDATION_FAILED");
 	first_detail_field(&r, field, sizeof(field));
 	assert_string_equal(field, "role");
@@ -283,7 +290,8 @@ static void test_oversized_body_is_413(void **state)
 	assert_error(&r, 413, "PAYLOAD_TOO_LARGE");
 	http_resp_free(&r);
 	/* chunked: no Content-Length to judge by; the limit applies while reading */
-	const char *hc[] = {"Content-Type: application/json", "Transfer-Encoding: chunked", auth, NULL};
+	const char *hc[] = {"Content-Type: application/json", "Transfer-Encoding: chunked", auth,
+			    NULL};
 	assert_int_equal(http_do("POST", u, hc, big, n, &r), 0);
 	assert_error(&r, 413, "PAYLOAD_TOO_LARGE");
 	http_resp_free(&r);
@@ -326,7 +334,8 @@ static void test_validation_names_the_field(void **state)
 	char u[256], field[64];
 	(void)state;
 	url(u, sizeof(u), "/api/v1/projects");
-	assert_int_equal(http_post_json(u, token_a, "{\"title\":\"   \",\"description\":\"d\"}", &r), 0);
+	assert_int_equal(
+		http_post_json(u, token_a, "{\"title\":\"   \",\"description\":\"d\"}", &r), 0);
 	assert_error(&r, 400, "VALIDATION_FAILED");
 	first_detail_field(&r, field, sizeof(field));
 	assert_string_equal(field, "title");
@@ -340,12 +349,21 @@ static void test_validation_names_the_field(void **state)
 	assert_int_equal(http_post_json(u, token_a, "{}", &r), 0);
 	assert_error(&r, 400, "VALIDATION_FAILED");
 	http_resp_free(&r);
-	assert_int_equal(http_post_json(u, token_a, "{\"title\":\"t\",\"description\":\"d\",\"budgetCapCents\":\"0\"}", &r), 0);
+	assert_int_equal(
+		http_post_json(u, token_a,
+			       "{\"title\":\"t\",\"description\":\"d\",\"budgetCapCents\":\"0\"}",
+			       &r),
+		0);
 	assert_error(&r, 400, "VALIDATION_FAILED");
 	first_detail_field(&r, field, sizeof(field));
 	assert_string_equal(field, "budgetCapCents");
 	http_resp_free(&r);
-	assert_int_equal(http_post_json(u, token_a, "{\"title\":\"t\",\"description\":\"d\",\"deadline\":\"2001-01-01T00:00:00Z\"}", &r), 0);
+	assert_int_equal(
+		http_post_json(
+			u, token_a,
+			"{\"title\":\"t\",\"description\":\"d\",\"deadline\":\"2001-01-01T00:00:00Z\"}",
+			&r),
+		0);
 	assert_error(&r, 400, "VALIDATION_FAILED");
 	first_detail_field(&r, field, sizeof(field));
 	assert_string_equal(field, "deadline");
@@ -394,10 +412,11 @@ static void create_project(const char *token, const char *title, char id[TM_UUID
 {
 	char u[256], body[512];
 	url(u, sizeof(u), "/api/v1/projects");
-	snprintf(body, sizeof(body),
-		 "{\"title\":\"%s\",\"description\":\"A marketplace where sellers list handmade "
-		 "goods and buyers pay by card\",\"budgetCapCents\":\"1500000\",\"currency\":\"EUR\"}",
-		 title);
+	snprintf(
+		body, sizeof(body),
+		"{\"title\":\"%s\",\"description\":\"A marketplace where sellers list handmade "
+		"goods and buyers pay by card\",\"budgetCapCents\":\"1500000\",\"currency\":\"EUR\"}",
+		title);
 	assert_int_equal(http_post_json(u, token, body, r), 0);
 	if (r->status != 202)
 		fail_msg("create: %ld %.300s", r->status, r->body);
@@ -443,7 +462,9 @@ static void test_created_project_reaches_another_service(void **state)
 	PGresult *res = NULL;
 	const char *p[] = {id};
 	assert_int_equal(tm_db_open(&db, stack.database_url, "matching", err, sizeof(err)), 0);
-	assert_int_equal(tm_db_query(db, &res, "SELECT title FROM open_projects WHERE project_id = $1", 1, p), 0);
+	assert_int_equal(tm_db_query(db, &res,
+				     "SELECT title FROM open_projects WHERE project_id = $1", 1, p),
+			 0);
 	assert_int_equal(PQntuples(res), 1);
 	assert_string_equal(PQgetvalue(res, 0, 0), "Handmade marketplace");
 	PQclear(res);
@@ -464,7 +485,12 @@ static void test_redelivered_event_is_applied_once(void **state)
 	assert_int_equal(tm_db_open(&db, stack.database_url, "projects", err, sizeof(err)), 0);
 	const char *p[] = {id};
 	for (int i = 0; i < 150; i++) {
-		assert_int_equal(tm_db_query(db, &res, "SELECT count(*) FROM matching.open_projects WHERE project_id = $1", 1, p), 0);
+		assert_int_equal(
+			tm_db_query(
+				db, &res,
+				"SELECT count(*) FROM matching.open_projects WHERE project_id = $1",
+				1, p),
+			0);
 		bool seen = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 		PQclear(res);
 		if (seen)
@@ -474,13 +500,23 @@ static void test_redelivered_event_is_applied_once(void **state)
 	applied = metric("tm_events_applied_total{service=\"matching\"}");
 	double dups = metric("tm_events_duplicate_total{service=\"matching\"}");
 	/* what a relay crash between delivery and marking the row sent leaves behind */
-	assert_int_equal(tm_db_query(db, NULL,
-		"INSERT INTO outbox (event_id, topic, subject, type, payload) "
-		"SELECT event_id, topic, subject, type, payload FROM outbox WHERE subject = $1", 1, p), 0);
-	assert_int_equal(tm_db_query(db, NULL, "SELECT pg_notify('tm_outbox_projects', '')", 0, NULL), 0);
-	assert_true(wait_metric("tm_events_duplicate_total{service=\"matching\"}", dups + 1) == dups + 1);
+	assert_int_equal(
+		tm_db_query(
+			db, NULL,
+			"INSERT INTO outbox (event_id, topic, subject, type, payload) "
+			"SELECT event_id, topic, subject, type, payload FROM outbox WHERE subject = $1",
+			1, p),
+		0);
+	assert_int_equal(
+		tm_db_query(db, NULL, "SELECT pg_notify('tm_outbox_projects', '')", 0, NULL), 0);
+	assert_true(wait_metric("tm_events_duplicate_total{service=\"matching\"}", dups + 1) ==
+		    dups + 1);
 	assert_true(metric("tm_events_applied_total{service=\"matching\"}") == applied);
-	assert_int_equal(tm_db_query(db, &res, "SELECT count(*) FROM matching.open_projects WHERE project_id = $1", 1, p), 0);
+	assert_int_equal(
+		tm_db_query(db, &res,
+			    "SELECT count(*) FROM matching.open_projects WHERE project_id = $1", 1,
+			    p),
+		0);
 	assert_string_equal(PQgetvalue(res, 0, 0), "1");
 	PQclear(res);
 	tm_db_close(db);
@@ -492,7 +528,8 @@ static void test_idempotency_key_replays_the_first_reply(void **state)
 	char u[256], auth[1100];
 	(void)state;
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token_a);
-	const char *h[] = {"Content-Type: application/json", auth, "Idempotency-Key: order-7f3a", NULL};
+	const char *h[] = {"Content-Type: application/json", auth, "Idempotency-Key: order-7f3a",
+			   NULL};
 	const char *body = "{\"title\":\"Idempotent\",\"description\":\"once only\"}";
 	url(u, sizeof(u), "/api/v1/projects");
 	assert_int_equal(http_do("POST", u, h, body, strlen(body), &r1), 0);
@@ -527,7 +564,9 @@ static void test_projects_list_pages_with_a_cursor(void **state)
 	assert_int_equal(r.status, 200);
 	cJSON *j = json_of(&r);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "items")), 2);
-	assert_string_equal(jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "items"), 0), "title"), "Paged 2");
+	assert_string_equal(
+		jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "items"), 0), "title"),
+		"Paged 2");
 	snprintf(cursor, sizeof(cursor), "%s", jstr(j, "nextCursor"));
 	cJSON_Delete(j);
 	http_resp_free(&r);
@@ -568,7 +607,9 @@ static void test_metrics_are_prometheus_text_per_service(void **state)
 		assert_non_null(strstr(r.body, s));
 	}
 	assert_non_null(strstr(r.body, "# TYPE tm_events_applied_total counter\n"));
-	assert_non_null(strstr(r.body, "tm_http_requests_total{service=\"gateway\",route=\"POST /api/v1/projects\"}"));
+	assert_non_null(strstr(
+		r.body,
+		"tm_http_requests_total{service=\"gateway\",route=\"POST /api/v1/projects\"}"));
 	/* every sample line carries the service label */
 	for (const char *p = r.body; *p; p = strchr(p, '\n') + 1) {
 		if (*p != '#')
