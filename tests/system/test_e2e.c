@@ -11,7 +11,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +32,14 @@ static struct tm_test_stack stack;
 static char client_a[TM_UUID_LEN + 1], client_b[TM_UUID_LEN + 1], developer[TM_UUID_LEN + 1];
 static char token_a[1024], token_b[1024], token_dev[1024];
 
+#define HTTP_TIMEOUT_S "2"	/* the stack's idle/read timeout, short for the tests */
+#define HTTP_MAX_CONNECTIONS 64 /* the stack's connection limit */
+
 static int setup(void **state)
 {
 	(void)state;
+	setenv("TM_HTTP_TIMEOUT_S", HTTP_TIMEOUT_S, 1); /* inherited by the gateway */
+	setenv("TM_HTTP_MAX_CONNECTIONS", "64", 1);
 	if (tm_test_stack_start(&stack, false) != 0)
 		return -1;
 	tm_uuid_v4(client_a);
@@ -620,6 +630,90 @@ static void test_metrics_are_prometheus_text_per_service(void **state)
 	http_resp_free(&r);
 }
 
+/* A raw TCP connection to the gateway (for what curl will not send). */
+static int raw_connect(void)
+{
+	int port = stack.port_base;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Reads until the peer closes or `timeout_ms` passes; returns bytes read, or
+ * -1 if the connection was still open at the end. */
+static int read_until_closed(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+	int64_t end = tm_mono_ms() + timeout_ms;
+	for (;;) {
+		int left = (int)(end - tm_mono_ms());
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return -1;
+		ssize_t k = read(fd, buf + n, n + 1 < len ? len - 1 - n : 0);
+		if (k <= 0) {
+			buf[n] = '\0';
+			return (int)n;
+		}
+		n += (size_t)k;
+	}
+}
+
+static void test_malformed_request_line_is_400(void **state)
+{
+	char buf[2048];
+	(void)state;
+	int fd = raw_connect();
+	const char *junk = "THIS IS NOT HTTP\r\n\r\n";
+	assert_int_equal(write(fd, junk, strlen(junk)), (ssize_t)strlen(junk));
+	assert_true(read_until_closed(fd, buf, sizeof(buf), 5000) > 0);
+	assert_non_null(strstr(buf, " 400 "));
+	close(fd);
+}
+
+static void test_idle_and_stalled_connections_are_closed(void **state)
+{
+	char buf[512];
+	int timeout_ms = atoi(HTTP_TIMEOUT_S) * 1000;
+	(void)state;
+	int idle = raw_connect();
+	int stalled = raw_connect();
+	const char *part = "GET /healthz HTTP/1.1\r\nHost: x\r\n"; /* never finished */
+	assert_int_equal(write(stalled, part, strlen(part)), (ssize_t)strlen(part));
+	/* closed within the timeout (plus scheduling slack), not held forever */
+	assert_true(read_until_closed(idle, buf, sizeof(buf), timeout_ms + 3000) >= 0);
+	assert_true(read_until_closed(stalled, buf, sizeof(buf), timeout_ms + 3000) >= 0);
+	close(idle);
+	close(stalled);
+}
+
+static void test_connections_beyond_the_limit_are_refused(void **state)
+{
+	int fds[HTTP_MAX_CONNECTIONS + 8];
+	char buf[64];
+	int closed = 0;
+	(void)state;
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS + 8; i++)
+		fds[i] = raw_connect(); /* the kernel accepts; the gateway closes the excess */
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS + 8; i++)
+		if (read_until_closed(fds[i], buf, sizeof(buf), 300) >= 0)
+			closed++;
+	assert_true(closed >= 8);
+	assert_true(closed < HTTP_MAX_CONNECTIONS); /* those within the limit stay open */
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS + 8; i++)
+		close(fds[i]);
+	/* and the gateway still serves afterwards */
+	struct http_resp r;
+	char u[256];
+	url(u, sizeof(u), "/healthz");
+	assert_int_equal(http_get(u, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	http_resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -634,6 +728,9 @@ int main(void)
 		cmocka_unit_test(test_oversized_body_is_413),
 		cmocka_unit_test(test_wrong_content_type_is_415),
 		cmocka_unit_test(test_huge_headers_are_431),
+		cmocka_unit_test(test_malformed_request_line_is_400),
+		cmocka_unit_test(test_idle_and_stalled_connections_are_closed),
+		cmocka_unit_test(test_connections_beyond_the_limit_are_refused),
 		cmocka_unit_test(test_validation_names_the_field),
 		cmocka_unit_test(test_created_project_reaches_another_service),
 		cmocka_unit_test(test_redelivered_event_is_applied_once),
