@@ -854,26 +854,6 @@ static int parse_string(struct jp_ctx *c, const cJSON *item, char **dst)
 	return 0;
 }
 
-/* Value of a base64 digit in either alphabet; *seen gets 1 for '+' '/', 2 for '-' '_'. */
-static int b64_value(unsigned char ch, int *seen)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+' || ch == '/') {
-		*seen |= 1;
-		return ch == '+' ? 62 : 63;
-	}
-	if (ch == '-' || ch == '_') {
-		*seen |= 2;
-		return ch == '-' ? 62 : 63;
-	}
-	return -1;
-}
-
 /* Number of base64 digits in s (n bytes) once padding is removed; SIZE_MAX if
  * the padding is wrong. Padding, when present, must complete a 4-digit group. */
 static size_t b64_digits(const char *s, size_t n)
@@ -888,29 +868,6 @@ static size_t b64_digits(const char *s, size_t n)
 			return SIZE_MAX;
 	}
 	return d % 4 == 1 ? SIZE_MAX : d;
-}
-
-/* Decodes d base64 digits of s (one alphabet, zero trailing bits) into out,
- * which has room for d * 3 / 4 bytes. Returns 0 or -1. */
-static int b64_decode(const char *s, size_t d, uint8_t *out)
-{
-	uint32_t acc = 0;
-	int bits = 0, seen = 0;
-	size_t o = 0;
-
-	for (size_t i = 0; i < d; i++) {
-		int v = b64_value((unsigned char)s[i], &seen);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return acc != 0 || seen == 3 ? -1 : 0;
 }
 
 /* A bytes value: standard or URL-safe base64, padded or not. */
@@ -935,7 +892,7 @@ static int parse_bytes(struct jp_ctx *c, const cJSON *item, ProtobufCBinaryData 
 	uint8_t *data = NULL;
 	if (out_len > 0 && !(data = tm_arena_alloc(c->arena, out_len)))
 		return jp_no_memory(c);
-	if (b64_decode(s, d, data) != 0)
+	if (tm_base64_decode(s, n, data, out_len) != (int)out_len)
 		return jp_invalid(c, "invalid base64");
 	dst->len = out_len;
 	dst->data = data;

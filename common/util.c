@@ -283,7 +283,9 @@ int tm_base64url_encode(const void *in, size_t len, char *out, size_t outlen)
 	return (int)o;
 }
 
-static int b64url_value(unsigned char c)
+/* Value of a base64 digit; *alphabets gets bit 1 for '+' '/' (standard) and
+ * bit 2 for '-' '_' (URL-safe). -1 for anything else. */
+static int b64_value(unsigned char c, int *alphabets)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -291,25 +293,30 @@ static int b64url_value(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
+	if (c == '+' || c == '/') {
+		*alphabets |= 1;
+		return c == '+' ? 62 : 63;
+	}
+	if (c == '-' || c == '_') {
+		*alphabets |= 2;
+		return c == '-' ? 62 : 63;
+	}
 	return -1;
 }
 
-int tm_base64url_decode(const char *in, size_t len, void *out, size_t outlen)
+/* Decodes `len` digits (no padding) using only the alphabets in `allowed`. */
+static int b64_decode_digits(const char *in, size_t len, void *out, size_t outlen, int allowed)
 {
 	unsigned char *d = out;
 	size_t o = 0;
 	uint32_t acc = 0;
-	int bits = 0;
+	int bits = 0, used = 0;
 
 	if (len % 4 == 1)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-		if (v < 0)
+		int v = b64_value((unsigned char)in[i], &used);
+		if (v < 0 || (used & ~allowed) || used == 3)
 			return -1;
 		acc = (acc << 6) | (uint32_t)v;
 		bits += 6;
@@ -324,4 +331,22 @@ int tm_base64url_decode(const char *in, size_t len, void *out, size_t outlen)
 	if (acc != 0) /* non-canonical trailing bits */
 		return -1;
 	return (int)o;
+}
+
+int tm_base64url_decode(const char *in, size_t len, void *out, size_t outlen)
+{
+	return b64_decode_digits(in, len, out, outlen, 2);
+}
+
+int tm_base64_decode(const char *in, size_t len, void *out, size_t outlen)
+{
+	size_t d = len;
+	if (d > 0 && in[d - 1] == '=') { /* padding must complete the last group */
+		if (len % 4 != 0)
+			return -1;
+		d--;
+		if (d > 0 && in[d - 1] == '=')
+			d--;
+	}
+	return b64_decode_digits(in, d, out, outlen, 3);
 }

@@ -42,6 +42,10 @@ size_t tm_utf8_len(const char *s, size_t len);
  * padding; returns the decoded length, or -1 on bad input or no room. */
 int tm_base64url_encode(const void *in, size_t len, char *out, size_t outlen);
 int tm_base64url_decode(const char *in, size_t len, void *out, size_t outlen);
+/* Decodes standard or URL-safe base64 (one alphabet per value), with or
+ * without the '=' padding of the last group; trailing bits must be zero.
+ * Returns the decoded length, or -1 on bad input or no room. */
+int tm_base64_decode(const char *in, size_t len, void *out, size_t outlen);
 
 #define TM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
