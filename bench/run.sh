@@ -19,7 +19,7 @@ chmod 755 "$TM_RUN_DIR" # the PostgreSQL user keeps its data inside
 export TM_BIN_DIR=$ROOT/$B/bin TM_PG_FSYNC=off TM_LOG_LEVEL=warn
 # a free block of ports: gateway, services +1..+5, PostgreSQL +10
 for _ in $(seq 1 100); do
-	base=$((20000 + RANDOM % 30000))
+	base=$((10000 + RANDOM % 22000)) # below the ephemeral range (32768-60999)
 	busy=0
 	for i in $(seq 0 11); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; then busy=1; break; fi
