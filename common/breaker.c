@@ -25,8 +25,8 @@ bool tm_breaker_allow(struct tm_breaker *b, int64_t now_ms, int64_t *retry_after
 	} else if (now_ms < b->open_until_ms || b->probing) {
 		ok = false; /* open, or half-open with the probe still out */
 		if (retry_after_ms)
-			*retry_after_ms = b->open_until_ms > now_ms ? b->open_until_ms - now_ms
-								      : b->cooldown_ms;
+			*retry_after_ms = b->open_until_ms > now_ms ? b->open_until_ms - now_ms :
+								      b->cooldown_ms;
 	} else {
 		ok = b->probing = true; /* half-open: this call is the probe */
 	}

@@ -138,6 +138,7 @@ static int build_reply(struct tm_rpc_call *call, enum tm_code code, const Protob
 		err.n_details = (size_t)call->ndetails;
 		err.details = details;
 		rep.error = &err;
+		rep.retry_after_seconds = call->retry_after_s;
 		return pack_reply(&rep, bytes, len);
 	}
 	rep.status = call->status ? call->status : 200;
@@ -263,6 +264,7 @@ static const struct tm_rpc_method *find_method(struct tm_rpc_server *s, const ch
 
 static void reset_outcome(struct tm_rpc_call *call)
 {
+	call->retry_after_s = 0;
 	call->status = 0;
 	call->code = TM_OK;
 	call->message[0] = '\0';

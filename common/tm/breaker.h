@@ -14,11 +14,11 @@
 
 struct tm_breaker {
 	pthread_mutex_t lock;
-	int threshold;         /* consecutive failures that open it */
+	int threshold;	       /* consecutive failures that open it */
 	int64_t cooldown_ms;   /* how long it stays open */
-	int failures;          /* consecutive failures so far */
+	int failures;	       /* consecutive failures so far */
 	int64_t open_until_ms; /* 0 when closed */
-	bool probing;          /* half-open: one call is out */
+	bool probing;	       /* half-open: one call is out */
 };
 
 void tm_breaker_init(struct tm_breaker *b, int threshold, int64_t cooldown_ms);

@@ -37,6 +37,7 @@ struct tm_rpc_call {
 	struct tm_arena *arena; /* lives until the reply is sent */
 	void *service;		/* the service's state (tm_rpc_server_config.service) */
 	int status;		/* HTTP status of a successful reply; default 200 */
+	int retry_after_s;	/* > 0: the reply asks the client to wait (429, 503) */
 	/* error reply, set through tm_rpc_fail / tm_rpc_field_error */
 	enum tm_code code;
 	char message[256];

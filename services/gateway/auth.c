@@ -1,8 +1,12 @@
 /* Bearer-token authentication and the route's role check. */
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "denylist.h"
 #include "gateway.h"
+#include "identity.h"
 #include "tm/jwt.h"
 #include "tm/util.h"
 
@@ -44,11 +48,53 @@ enum tm_code gw_authenticate(struct gw *g, struct gw_request *r, const char **wh
 		*why = "the token names no valid user or role";
 		return TM_E_UNAUTHENTICATED;
 	}
+	if (c.jti[0] && gw_denylist_contains(g->identity->denylist, c.jti, tm_now_ms() / 1000)) {
+		*why = "the token was revoked";
+		return TM_E_UNAUTHENTICATED;
+	}
 	memcpy(r->caller_id, c.sub, strlen(c.sub) + 1);
 	memcpy(r->caller_role, c.role, strlen(c.role) + 1);
+	memcpy(r->token_id, c.jti, strlen(c.jti) + 1);
 	if (!(r->route->roles & bit)) {
 		*why = "your role may not call this route";
 		return TM_E_FORBIDDEN;
 	}
 	return TM_OK;
+}
+
+/* The rate-limit key of an anonymous client: its IPv4 address, or the /64 of
+ * its IPv6 address (one client can rotate through a whole /64). */
+static void client_key(const char *ip, char *out, size_t len)
+{
+	struct in6_addr a6;
+	char net[INET6_ADDRSTRLEN];
+	if (inet_pton(AF_INET6, ip, &a6) == 1) {
+		memset(&a6.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a6, net, sizeof(net));
+		snprintf(out, len, "ip6:%s/64", net);
+	} else {
+		snprintf(out, len, "ip:%s", ip);
+	}
+}
+
+int gw_rate_limit(struct gw *g, struct gw_request *r)
+{
+	const struct tm_rate_rule *rule = &g->cfg.rule_write;
+	const char *cls = "write";
+	char key[96];
+
+	if (r->route->service == GW_LOCAL && r->route->roles == GW_PUBLIC)
+		return 0; /* probes and scrapes are not throttled */
+	if (r->route->flags & GW_RATE_AUTH) {
+		rule = &g->cfg.rule_auth;
+		cls = "auth";
+	} else if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
+		rule = &g->cfg.rule_read;
+		cls = "read";
+	}
+	if (r->caller_id[0])
+		snprintf(key, sizeof(key), "user:%s", r->caller_id);
+	else
+		client_key(r->client_ip, key, sizeof(key));
+	return tm_ratelimit_take(g->ratelimit, cls, key, rule, tm_mono_ms());
 }

@@ -18,6 +18,7 @@
 #include "tm/errors.h"
 #include "tm/rpc_client.h"
 #include "tm/service.h"
+#include "tm/ratelimit.h"
 #include "tm/stats.h"
 
 /* The services behind the gateway, in the order of ARCHITECTURE.md's table. */
@@ -27,7 +28,9 @@ enum gw_service {
 	GW_PAYMENTS,
 	GW_MESSAGING,
 	GW_LEARNING,
-	GW_NSERVICES,
+	GW_NSERVICES,		    /* the five daemons: /readyz and /metrics fan out to these */
+	GW_IDENTITY = GW_NSERVICES, /* the gateway's own in-process identity workers */
+	GW_NTARGETS,
 	GW_LOCAL = -1
 };
 
@@ -48,6 +51,7 @@ enum {
 	GW_BODY = 1 << 0,		  /* takes a JSON body (else query parameters) */
 	GW_IDEMPOTENCY_KEY = 1 << 1,	  /* accepts an Idempotency-Key */
 	GW_IDEMPOTENCY_REQUIRED = 1 << 2, /* ...and requires one (400 without) */
+	GW_RATE_AUTH = 1 << 3,		  /* rate-limited in the strict "auth" class */
 };
 
 struct gw_request;
@@ -83,6 +87,7 @@ struct gw_call {
 	enum gw_service service;
 	int rv;				  /* nng error, 0 when a reply arrived */
 	int status;			  /* RpcReply.status */
+	int retry_after_s;		  /* RpcReply.retry_after_seconds: Retry-After */
 	ProtobufCBinaryData body;	  /* reply body (malloc'd copy) */
 	char *error_code, *error_message; /* reply error (malloc'd copies) */
 	struct tm_buf error_details;	  /* JSON array of the reply's error details */
@@ -103,7 +108,9 @@ struct gw_request {
 	int nparams;
 	struct tm_buf body;
 	bool body_too_large;
-	char caller_id[64], caller_role[16];
+	char caller_id[64], caller_role[16], token_id[64];
+	char client_ip[64];
+	char user_agent[257];
 	int64_t started_mono_ms;
 	/* outgoing calls */
 	struct gw_call calls[GW_MAX_FANOUT];
@@ -118,6 +125,9 @@ struct gw_request {
 struct gw_config {
 	const char *http_addr; /* TM_HTTP_ADDR host:port */
 	const char *rpc_urls[GW_NSERVICES];
+	const char *cors_origins; /* TM_CORS_ORIGINS: comma-separated allowed origins */
+	const char *rate_auth, *rate_write, *rate_read; /* TM_RATE_*: "N/S[:B]" per caller */
+	struct tm_rate_rule rule_auth, rule_write, rule_read;
 	const char *jwt_secret;	 /* TM_JWT_SECRET */
 	int64_t http_threads;	 /* TM_HTTP_THREADS */
 	int64_t max_connections; /* TM_HTTP_MAX_CONNECTIONS */
@@ -134,14 +144,17 @@ struct gw_config {
 struct gw {
 	struct gw_config cfg;
 	struct tm_daemon daemon;
-	struct tm_rpc_client *clients[GW_NSERVICES];
+	struct tm_rpc_client *clients[GW_NTARGETS];
+	struct tm_rpc_server *identity_server; /* in-process identity workers */
+	struct identity *identity;
+	struct tm_ratelimit *ratelimit;
 	struct MHD_Daemon *mhd;
 	atomic_int inflight; /* requests accepted and not yet completed */
 	atomic_bool draining;
-	struct tm_stat *st_inflight, *st_2xx, *st_4xx, *st_5xx, *st_rpc_fail[GW_NSERVICES];
+	struct tm_stat *st_inflight, *st_2xx, *st_4xx, *st_5xx, *st_429, *st_rpc_fail[GW_NTARGETS];
 };
 
-extern const char *const gw_service_names[GW_NSERVICES];
+extern const char *const gw_service_names[GW_NTARGETS];
 
 /* routes.c */
 extern struct gw_route gw_routes[];
@@ -157,6 +170,8 @@ void gw_reply_error(struct gw_request *r, enum tm_code code, const char *message
 		    const char *details_json);
 void gw_reply_text(struct gw_request *r, int status, const char *content_type, const char *text,
 		   size_t len);
+/* Adds Retry-After to the reply already built. */
+void gw_reply_retry_after(struct gw_request *r, int seconds);
 /* Adds the headers every reply carries (request id, security headers). */
 void gw_add_common_headers(struct gw_request *r, struct MHD_Response *resp);
 
@@ -177,8 +192,20 @@ void gw_readyz(struct gw *g, struct gw_request *r);
 void gw_readyz_one(struct gw *g, struct gw_request *r);
 void gw_metrics(struct gw *g, struct gw_request *r);
 
+/* overview.c: GET /api/v1/projects/{id}/overview (fan-out, "degraded"). */
+void gw_overview(struct gw *g, struct gw_request *r);
+
 /* auth.c: verifies the bearer token into r->caller_*. Returns TM_OK or an error reply code. */
 enum tm_code gw_authenticate(struct gw *g, struct gw_request *r, const char **why);
+/* Takes a token from the caller's bucket for the route's class. Returns 0, or
+ * the seconds to wait (the reply is then 429 with Retry-After). */
+int gw_rate_limit(struct gw *g, struct gw_request *r);
+
+/* cors.c: CORS for the configured origins only. Answers a preflight (OPTIONS)
+ * request and returns true, or returns false for any other request. */
+bool gw_cors_preflight(struct gw *g, struct gw_request *r);
+/* Adds Access-Control-Allow-Origin (and Vary) for an allowed Origin. */
+void gw_cors_headers(struct gw *g, struct gw_request *r, struct MHD_Response *resp);
 
 /* http.c */
 int gw_http_start(struct gw *g, char *err, size_t errlen);

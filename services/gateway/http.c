@@ -19,6 +19,21 @@
 #define GW_MHD_MEMORY_LIMIT (32u << 10) /* per-connection pool: headers + read buffer */
 #define GW_LISTEN_BACKLOG 1024
 
+/* The peer's address as text ("127.0.0.1", "::1"). */
+static void client_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	out[0] = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			  (socklen_t)len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)len);
+}
+
 static struct gw_request *request_new(struct gw *g, struct MHD_Connection *conn, const char *url,
 				      const char *method)
 {
@@ -34,6 +49,10 @@ static struct gw_request *request_new(struct gw *g, struct MHD_Connection *conn,
 	r->method = tm_arena_strdup(r->arena, method);
 	r->url = tm_arena_strdup(r->arena, url);
 	r->started_mono_ms = tm_mono_ms();
+	client_address(conn, r->client_ip, sizeof(r->client_ip));
+	const char *ua =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+	snprintf(r->user_agent, sizeof(r->user_agent), "%s", ua ? ua : "");
 	tm_buf_init(&r->body);
 	for (int i = 0; i < GW_MAX_FANOUT; i++)
 		tm_buf_init(&r->calls[i].error_details);
@@ -132,6 +151,8 @@ static bool admit(struct gw *g, struct gw_request *r)
 		gw_reply_error(r, TM_E_URI_TOO_LONG, NULL, NULL);
 		return false;
 	}
+	if (gw_cors_preflight(g, r))
+		return false; /* answered: 204 for an allowed origin, 403 otherwise */
 	tm_buf_init(&allow);
 	r->route = gw_route_match(r->method, r->url, r, &path_matched, &allow);
 	if (!r->route) {
@@ -178,6 +199,13 @@ static bool admit(struct gw *g, struct gw_request *r)
 							MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 			return false;
 		}
+	}
+	int wait_s = gw_rate_limit(g, r);
+	if (wait_s > 0) {
+		tm_stat_add(g->st_429, 1);
+		gw_reply_error(r, TM_E_RATE_LIMITED, NULL, NULL);
+		gw_reply_retry_after(r, wait_s);
+		return false;
 	}
 	return true;
 }

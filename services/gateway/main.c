@@ -4,7 +4,10 @@
 #include <sys/resource.h>
 
 #include "tm_version.h"
+#include <curl/curl.h>
+
 #include "gateway.h"
+#include "identity.h"
 #include "tm/jwt.h"
 #include "tm/log.h"
 #include "tm/util.h"
@@ -93,7 +96,9 @@ static void register_stats(struct gw *g)
 				     TM_STAT_COUNTER, "class", "4xx");
 	g->st_5xx = tm_stat_register("tm_http_responses_total", "HTTP responses by class",
 				     TM_STAT_COUNTER, "class", "5xx");
-	for (int i = 0; i < GW_NSERVICES; i++)
+	g->st_429 = tm_stat_register("tm_http_rate_limited_total", "Requests refused with 429",
+				     TM_STAT_COUNTER, NULL, NULL);
+	for (int i = 0; i < GW_NTARGETS; i++)
 		g->st_rpc_fail[i] =
 			tm_stat_register("tm_gateway_rpc_failures_total",
 					 "Calls that got no reply (timeout, unreachable)",
@@ -110,19 +115,117 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Identity and abuse-limit settings (README lists them). */
+static size_t identity_items(struct gw *g, struct identity *id, struct tm_cfg_item *it,
+			     int64_t *workers, int64_t *argon_m, int64_t *argon_t)
+{
+	const struct tm_cfg_item items[] = {
+		{"TM_IDENTITY_WORKERS", TM_CFG_INT, "4", workers, 1, 64, NULL, false,
+		 "identity workers = Argon2id hashes at once (19 MiB each)"},
+		{"TM_ACCESS_TOKEN_TTL_S", TM_CFG_INT, "900", &id->access_ttl_s, 60, 3600, NULL,
+		 false, "access token lifetime"},
+		{"TM_REFRESH_TOKEN_TTL_S", TM_CFG_INT, "2592000", &id->refresh_ttl_s, 3600,
+		 31536000, NULL, false, "refresh token lifetime"},
+		{"TM_ARGON2_MEMORY_KIB", TM_CFG_INT, "19456", argon_m, 19456, 4194304, NULL, false,
+		 "Argon2id memory per hash (OWASP: at least 19 MiB)"},
+		{"TM_ARGON2_ITERATIONS", TM_CFG_INT, "2", argon_t, 2, 64, NULL, false,
+		 "Argon2id passes (OWASP: at least 2 at 19 MiB)"},
+		{"TM_GITHUB_CLIENT_ID", TM_CFG_STRING, "", &id->github.client_id, 0, 256, NULL,
+		 false, "GitHub OAuth app; empty turns GitHub sign-in off"},
+		{"TM_GITHUB_CLIENT_SECRET", TM_CFG_STRING, "", &id->github.client_secret, 0, 256,
+		 NULL, true, "GitHub OAuth app secret"},
+		{"TM_GITHUB_API_URL", TM_CFG_STRING, "https://api.github.com", &id->github.api_url,
+		 1, 512, NULL, false, "GitHub REST API"},
+		{"TM_GITHUB_OAUTH_URL", TM_CFG_STRING, "https://github.com", &id->github.oauth_url,
+		 1, 512, NULL, false, "GitHub OAuth endpoints"},
+		{"TM_GITHUB_REDIRECT_URL", TM_CFG_STRING,
+		 "http://localhost:3000/auth/github/callback", &id->github_redirect_url, 1, 512,
+		 NULL, false, "the frontend page GitHub sends the browser back to"},
+		{"TM_CORS_ORIGINS", TM_CFG_STRING, "", &g->cfg.cors_origins, 0, 4096, NULL, false,
+		 "comma-separated origins allowed to call the API from a browser"},
+		{"TM_RATE_AUTH", TM_CFG_STRING, "20/60", &g->cfg.rate_auth, 3, 64, NULL, false,
+		 "sign-up/login/refresh per client: N/seconds[:burst]"},
+		{"TM_RATE_WRITE", TM_CFG_STRING, "120/60", &g->cfg.rate_write, 3, 64, NULL, false,
+		 "other POST/PUT/PATCH/DELETE per caller"},
+		{"TM_RATE_READ", TM_CFG_STRING, "1200/60", &g->cfg.rate_read, 3, 64, NULL, false,
+		 "GET per caller"},
+	};
+	memcpy(it, items, sizeof(items));
+	return TM_ARRAY_LEN(items);
+}
+
+/* Parses the three rate rules; 0 or -1 after one line on stderr. */
+static int parse_rules(struct gw_config *c)
+{
+	const char *names[] = {"TM_RATE_AUTH", "TM_RATE_WRITE", "TM_RATE_READ"};
+	const char *texts[] = {c->rate_auth, c->rate_write, c->rate_read};
+	struct tm_rate_rule *rules[] = {&c->rule_auth, &c->rule_write, &c->rule_read};
+	for (int i = 0; i < 3; i++) {
+		if (tm_rate_rule_parse(texts[i], rules[i]) != 0) {
+			fprintf(stderr,
+				"tm-gateway: %s=%s: expected N/SECONDS or N/SECONDS:BURST\n",
+				names[i], texts[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The in-process identity workers and the client the routes use to reach them. */
+static int start_identity(struct gw *g, int64_t workers, char *err, size_t errlen)
+{
+	struct tm_rpc_server_config sc = {.service = "identity",
+					  .url = IDENTITY_URL,
+					  .conninfo = g->daemon.cfg.database_url,
+					  .schema = "identity",
+					  .workers = (int)workers,
+					  .methods = identity_methods,
+					  .nmethods = identity_nmethods,
+					  .service_state = g->identity};
+	if (gw_denylist_new(&g->identity->denylist) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	tm_breaker_init(&g->identity->github_breaker, 5, 30000);
+	if (identity_load_denylist(g->identity, g->daemon.cfg.database_url, err, errlen) != 0 ||
+	    tm_rpc_server_start(&g->identity_server, &sc, err, errlen) != 0)
+		return -1;
+	return tm_rpc_client_open(&g->clients[GW_IDENTITY], "identity", IDENTITY_URL, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
 	static struct gw g;
-	struct tm_cfg_item items[32];
+	static struct identity id;
+	struct tm_cfg_item items[64];
+	int64_t workers = 4, argon_m = 0, argon_t = 0;
 	char err[512];
 	int status = 1;
 
+	if (argc > 1 && strcmp(argv[1], "create-admin") == 0)
+		return identity_create_admin(argc - 1, argv + 1);
+	g.identity = &id;
+	id.jwt_secret = NULL;
 	size_t n = config_items(&g.cfg, items);
+	n += identity_items(&g, &id, items + n, &workers, &argon_m, &argon_t);
 	int rc = tm_daemon_start(&g.daemon, "gateway", items, n, argc, argv);
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
+	if (parse_rules(&g.cfg) != 0)
+		goto out;
+	id.jwt_secret = g.cfg.jwt_secret;
+	id.argon2 = tm_password_default_params;
+	id.argon2.m_cost_kib = (uint32_t)argon_m;
+	id.argon2.t_cost = (uint32_t)argon_t;
+	id.github.timeout_ms = 5000;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	raise_fd_limit();
 	register_stats(&g);
+	if (tm_ratelimit_new(&g.ratelimit, 100000) != 0 ||
+	    start_identity(&g, workers, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tm-gateway: %s\n", err);
+		goto out;
+	}
 	for (int i = 0; i < GW_NSERVICES; i++) {
 		if (tm_rpc_client_open(&g.clients[i], gw_service_names[i], g.cfg.rpc_urls[i], err,
 				       sizeof(err)) != 0) {
@@ -140,9 +243,13 @@ int main(int argc, char **argv)
 	gw_http_stop(&g);
 	status = 0;
 out:
-	for (int i = 0; i < GW_NSERVICES; i++)
+	for (int i = 0; i < GW_NTARGETS; i++)
 		tm_rpc_client_close(g.clients[i]);
+	tm_rpc_server_stop(g.identity_server);
+	gw_denylist_free(id.denylist);
+	tm_ratelimit_free(g.ratelimit);
 	tm_daemon_stop(&g.daemon);
+	curl_global_cleanup();
 	if (status == 0)
 		tm_info("stopped");
 	return status;

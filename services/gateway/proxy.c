@@ -12,8 +12,8 @@
 
 #define IDEMPOTENCY_KEY_MAX 255
 
-const char *const gw_service_names[GW_NSERVICES] = {"projects", "matching", "payments", "messaging",
-						    "learning"};
+const char *const gw_service_names[GW_NTARGETS] = {"projects",	"matching", "payments",
+						   "messaging", "learning", "identity"};
 
 /* ---- fan-out ---- */
 
@@ -21,6 +21,7 @@ const char *const gw_service_names[GW_NSERVICES] = {"projects", "matching", "pay
 static void keep_reply(struct gw_call *c, const Taskmesh__V1__RpcReply *rep)
 {
 	c->status = rep->status;
+	c->retry_after_s = rep->retry_after_seconds;
 	if (rep->body.len > 0 && (c->body.data = malloc(rep->body.len))) {
 		memcpy(c->body.data, rep->body.data, rep->body.len);
 		c->body.len = rep->body.len;
@@ -85,6 +86,9 @@ void gw_envelope(struct gw_request *r, Taskmesh__V1__RpcRequest *req, Taskmesh__
 	taskmesh__v1__caller__init(caller);
 	caller->user_id = r->caller_id;
 	caller->role = r->caller_role;
+	caller->client_ip = r->client_ip;
+	caller->user_agent = r->user_agent;
+	caller->token_id = r->token_id;
 	req->caller = caller;
 	req->method = (char *)method;
 	req->request_id = r->request_id;
@@ -240,6 +244,8 @@ static void finish_proxy(struct gw_request *r)
 		if (!c->error_code || tm_code_from_name(c->error_code, &code) != 0)
 			code = tm_code_from_http_status(c->status);
 		gw_reply_error(r, code, c->error_message, c->error_details.data);
+		if (c->retry_after_s > 0)
+			gw_reply_retry_after(r, c->retry_after_s);
 		return;
 	}
 	if (c->status == 204) {

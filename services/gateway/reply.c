@@ -8,6 +8,7 @@
 
 void gw_add_common_headers(struct gw_request *r, struct MHD_Response *resp)
 {
+	gw_cors_headers(r->gw, r, resp);
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -31,6 +32,15 @@ void gw_reply_text(struct gw_request *r, int status, const char *content_type, c
 		r->response = resp;
 		r->status = status;
 	}
+}
+
+void gw_reply_retry_after(struct gw_request *r, int seconds)
+{
+	char v[16];
+	if (!r->response)
+		return;
+	snprintf(v, sizeof(v), "%d", seconds > 0 ? seconds : 1);
+	MHD_add_response_header(r->response, MHD_HTTP_HEADER_RETRY_AFTER, v);
 }
 
 void gw_reply_json(struct gw_request *r, int status, const char *json, size_t len)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "taskmesh/v1/identity.pb-c.h"
 #include "taskmesh/v1/projects.pb-c.h"
 #include "tm/util.h"
 
@@ -18,6 +19,24 @@ struct gw_route gw_routes[] = {
 	{"GET", "/readyz/{service}", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_readyz_one, NULL},
 	{"GET", "/metrics", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_metrics, NULL},
 
+	/* identity (the gateway's own workers) */
+	{"POST", "/api/v1/auth/register", GW_IDENTITY, "RegisterAccount", PB(register_request),
+	 PB(auth_reply), GW_PUBLIC, GW_BODY | GW_IDEMPOTENCY_KEY | GW_RATE_AUTH, NULL, NULL},
+	{"POST", "/api/v1/auth/login", GW_IDENTITY, "Login", PB(login_request), PB(auth_reply),
+	 GW_PUBLIC, GW_BODY | GW_RATE_AUTH, NULL, NULL},
+	{"POST", "/api/v1/auth/refresh", GW_IDENTITY, "Refresh", PB(refresh_request),
+	 PB(auth_reply), GW_PUBLIC, GW_BODY | GW_RATE_AUTH, NULL, NULL},
+	{"POST", "/api/v1/auth/logout", GW_IDENTITY, "Logout", PB(logout_request), PB(empty),
+	 GW_ANY_ROLE, GW_BODY, NULL, NULL},
+	{"GET", "/api/v1/auth/github/authorize", GW_IDENTITY, "GithubAuthorize",
+	 PB(github_authorize_request), PB(github_authorize_reply), GW_PUBLIC, GW_RATE_AUTH, NULL,
+	 NULL},
+	{"POST", "/api/v1/auth/github/callback", GW_IDENTITY, "GithubCallback",
+	 PB(github_callback_request), PB(auth_reply), GW_PUBLIC, GW_BODY | GW_RATE_AUTH, NULL,
+	 NULL},
+	{"GET", "/api/v1/me", GW_IDENTITY, "Me", PB(me_request), PB(user), GW_ANY_ROLE, 0, NULL,
+	 NULL},
+
 	/* projects (tm-projects) */
 	{"POST", "/api/v1/projects", GW_PROJECTS, "CreateProject", PB(create_project_request),
 	 PB(project), GW_CLIENT, GW_BODY | GW_IDEMPOTENCY_KEY, NULL, NULL},
@@ -25,6 +44,8 @@ struct gw_route gw_routes[] = {
 	 PB(list_projects_reply), GW_ANY_ROLE, 0, NULL, NULL},
 	{"GET", "/api/v1/projects/{id}", GW_PROJECTS, "GetProject", PB(get_project_request),
 	 PB(project), GW_ANY_ROLE, 0, NULL, NULL},
+	{"GET", "/api/v1/projects/{id}/overview", GW_LOCAL, NULL, NULL, NULL, GW_ANY_ROLE, 0,
+	 gw_overview, NULL},
 };
 
 const size_t gw_nroutes = TM_ARRAY_LEN(gw_routes);

@@ -1,14 +1,31 @@
-/* tm-learning: learning paths, courses, credits, shadowing, community events. Wiring only; its methods and handlers arrive with its issue. */
+/* tm-learning: learning paths, courses, credits, shadowing, community events. Wiring only. */
+#include "rpc.h"
+#include "taskmesh/v1/events.pb-c.h"
+#include "taskmesh/v1/overview.pb-c.h"
+#include "tm/members.h"
 #include "tm/service.h"
 #include "tm/util.h"
 
+static const struct tm_rpc_method methods[] = {
+	{"GetProjectOverview", &taskmesh__v1__project_overview_request__descriptor,
+	 &taskmesh__v1__learning_overview_part__descriptor, rpc_project_overview, 0},
+};
+
 static const char *const topics[] = {"tm.projects.v1", "tm.matching.v1"};
+
+static const struct tm_event_handler handlers[] = {
+	{&taskmesh__v1__project_created__descriptor, tm_members_on_project_created},
+};
 
 static const struct tm_service_def def = {
 	.name = "learning",
 	.rpc_default = "tcp://127.0.0.1:7105",
+	.methods = methods,
+	.nmethods = TM_ARRAY_LEN(methods),
 	.subscribe = topics,
 	.nsubscribe = TM_ARRAY_LEN(topics),
+	.handlers = handlers,
+	.nhandlers = TM_ARRAY_LEN(handlers),
 };
 
 int main(int argc, char **argv)

@@ -3,8 +3,10 @@
 #include "events.h"
 #include "taskmesh/v1/events.pb-c.h"
 #include "tm/log.h"
+#include "tm/members.h"
 
-/* A new project is demand: remember it for matching and market trends. */
+/* A new project is demand: remember it for matching and market trends; its
+ * client becomes a member (the owner) in matching's projection. */
 int on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
 {
 	const Taskmesh__V1__ProjectCreated *ev = (const Taskmesh__V1__ProjectCreated *)body;
@@ -17,6 +19,8 @@ int on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
 		tm_warn("cannot record project %s: %s", ev->project_id, tm_db_error(ctx->db));
 		return -1;
 	}
+	if (tm_members_on_project_created(ctx, body) != 0)
+		return -1;
 	tm_info("project %s is open for matching", ev->project_id);
 	return 0;
 }

@@ -1,8 +1,16 @@
 /* tm-matching: developer profiles, the hybrid matcher, team proposals. Wiring only. */
 #include "events.h"
+#include "rpc.h"
 #include "taskmesh/v1/events.pb-c.h"
+#include "taskmesh/v1/overview.pb-c.h"
+#include "tm/members.h"
 #include "tm/service.h"
 #include "tm/util.h"
+
+static const struct tm_rpc_method methods[] = {
+	{"GetProjectOverview", &taskmesh__v1__project_overview_request__descriptor,
+	 &taskmesh__v1__matching_overview_part__descriptor, rpc_project_overview, 0},
+};
 
 static const char *const topics[] = {"tm.projects.v1", "tm.identity.v1", "tm.learning.v1"};
 
@@ -13,6 +21,8 @@ static const struct tm_event_handler handlers[] = {
 static const struct tm_service_def def = {
 	.name = "matching",
 	.rpc_default = "tcp://127.0.0.1:7102",
+	.methods = methods,
+	.nmethods = TM_ARRAY_LEN(methods),
 	.subscribe = topics,
 	.nsubscribe = TM_ARRAY_LEN(topics),
 	.handlers = handlers,

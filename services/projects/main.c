@@ -1,5 +1,6 @@
 /* tm-projects: projects, their analysis, tasks and progress. Wiring only. */
 #include "rpc.h"
+#include "taskmesh/v1/overview.pb-c.h"
 #include "taskmesh/v1/projects.pb-c.h"
 #include "tm/service.h"
 #include "tm/util.h"
@@ -11,6 +12,8 @@ static const struct tm_rpc_method methods[] = {
 	 &taskmesh__v1__project__descriptor, rpc_get_project, 0},
 	{"ListProjects", &taskmesh__v1__list_projects_request__descriptor,
 	 &taskmesh__v1__list_projects_reply__descriptor, rpc_list_projects, 0},
+	{"GetProjectOverview", &taskmesh__v1__project_overview_request__descriptor,
+	 &taskmesh__v1__projects_overview_part__descriptor, rpc_project_overview, 0},
 };
 
 /* Its own events drive analysis (the project-analysis issue); matching's

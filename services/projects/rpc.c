@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "taskmesh/v1/events.pb-c.h"
+#include "taskmesh/v1/overview.pb-c.h"
 #include "project.h"
 #include "rpc.h"
 #include "store.h"
@@ -121,5 +122,26 @@ enum tm_code rpc_list_projects(struct tm_rpc_call *call, const ProtobufCMessage 
 				after_micros, in->cursor[0] ? after_id : NULL, call->arena,
 				rep) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
+	return TM_OK;
+}
+
+enum tm_code rpc_project_overview(struct tm_rpc_call *call, const ProtobufCMessage *in_msg,
+				  ProtobufCMessage **out)
+{
+	const Taskmesh__V1__ProjectOverviewRequest *in =
+		(const Taskmesh__V1__ProjectOverviewRequest *)in_msg;
+	Taskmesh__V1__ProjectsOverviewPart *part = tm_arena_alloc(call->arena, sizeof(*part));
+	Taskmesh__V1__Project *p = NULL;
+
+	if (!part)
+		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
+	int rc = store_get_project(call->db, in->id, call->arena, &p);
+	if (rc < 0)
+		return tm_rpc_db_fail(call);
+	if (rc == 1 || !may_see(call, p))
+		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
+	taskmesh__v1__projects_overview_part__init(part);
+	part->project = p;
+	*out = &part->base;
 	return TM_OK;
 }

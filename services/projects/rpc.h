@@ -11,4 +11,7 @@ enum tm_code rpc_get_project(struct tm_rpc_call *call, const ProtobufCMessage *i
 enum tm_code rpc_list_projects(struct tm_rpc_call *call, const ProtobufCMessage *in,
 			       ProtobufCMessage **out);
 
+enum tm_code rpc_project_overview(struct tm_rpc_call *call, const ProtobufCMessage *in,
+				  ProtobufCMessage **out);
+
 #endif

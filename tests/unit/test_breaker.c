@@ -45,7 +45,7 @@ static void test_after_the_cooldown_one_probe_goes_out(void **state)
 	(void)state;
 	tm_breaker_init(&b, 1, 1000);
 	tm_breaker_failure(&b, 0);
-	assert_true(tm_breaker_allow(&b, 1000, NULL));  /* the probe */
+	assert_true(tm_breaker_allow(&b, 1000, NULL));	/* the probe */
 	assert_false(tm_breaker_allow(&b, 1001, NULL)); /* others wait for it */
 	tm_breaker_success(&b);
 	assert_true(tm_breaker_allow(&b, 1002, NULL));

@@ -1,0 +1,52 @@
+/* Project membership projection; see tm/members.h. */
+#include <string.h>
+
+#include "taskmesh/v1/events.pb-c.h"
+#include "tm/log.h"
+#include "tm/members.h"
+#include "tm/util.h"
+
+int tm_members_on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
+{
+	const Taskmesh__V1__ProjectCreated *ev = (const Taskmesh__V1__ProjectCreated *)body;
+	const char *p[] = {ev->project_id, ev->client_id};
+
+	if (!tm_uuid_valid(ev->project_id) || !tm_uuid_valid(ev->client_id)) {
+		tm_warn("ProjectCreated without valid ids; membership not recorded");
+		return 0; /* nothing to record, nothing to retry */
+	}
+	return tm_db_query(ctx->db, NULL,
+			   "INSERT INTO project_members (project_id, user_id, role) "
+			   "VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING",
+			   2, p) == TM_DB_OK
+		       ? 0
+		       : -1;
+}
+
+int tm_members_can_see(struct tm_rpc_call *call, const char *project_id)
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id, call->user_id};
+
+	if (strcmp(call->role, "admin") == 0)
+		return 1;
+	if (!tm_uuid_valid(project_id) || !tm_uuid_valid(call->user_id))
+		return 0;
+	if (tm_db_query(call->db, &r,
+			"SELECT 1 FROM project_members WHERE project_id = $1 AND user_id = $2", 2,
+			p) != TM_DB_OK)
+		return -1;
+	int yes = PQntuples(r) == 1;
+	PQclear(r);
+	return yes;
+}
+
+enum tm_code tm_members_require(struct tm_rpc_call *call, const char *project_id)
+{
+	int yes = tm_members_can_see(call, project_id);
+	if (yes < 0)
+		return tm_rpc_db_fail(call);
+	if (!yes)
+		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %.40s", project_id);
+	return TM_OK;
+}

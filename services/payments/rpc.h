@@ -1,0 +1,10 @@
+/* tm-payments's RPC handlers. */
+#ifndef TM_PAYMENTS_RPC_H
+#define TM_PAYMENTS_RPC_H
+
+#include "tm/rpc_server.h"
+
+enum tm_code rpc_project_overview(struct tm_rpc_call *call, const ProtobufCMessage *in,
+				  ProtobufCMessage **out);
+
+#endif
