@@ -236,7 +236,7 @@ static enum MHD_Result queue_reply(struct gw *g, struct gw_request *r)
 	return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
 {
@@ -244,11 +244,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct gw_request *r = *con_cls;
 	(void)version;
 
+	if (r)
+		tm_log_set_request_id(r->request_id); /* every log line of the request carries it */
 	if (!r) {
 		if (!(r = request_new(g, conn, url, method)))
 			return MHD_NO;
 		*con_cls = r;
 		assign_request_id(r);
+		tm_log_set_request_id(r->request_id);
 		if (!admit(g, r)) {
 			r->state = GW_DONE;
 			return queue_reply(g, r); /* before the body: MHD closes after replying */
@@ -273,6 +276,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->state != GW_DONE)
 		return MHD_YES;
 	return queue_reply(g, r);
+}
+
+/* MHD's access handler: one request's step, with its request id in the log. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	enum MHD_Result rc = handle_request(cls, conn, url, method, version, upload_data,
+					    upload_data_size, con_cls);
+	tm_log_set_request_id(NULL);
+	return rc;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

@@ -54,7 +54,9 @@ static void call_done(void *arg, int rv, const Taskmesh__V1__RpcReply *rep)
 		tm_stat_add(r->gw->st_rpc_fail[c->service], 1);
 	if (atomic_fetch_sub(&r->pending, 1) != 1)
 		return;
+	tm_log_set_request_id(r->request_id);
 	r->finish(r);
+	tm_log_set_request_id(NULL);
 	r->state = GW_DONE;
 	MHD_resume_connection(r->conn);
 }
