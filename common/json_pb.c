@@ -1617,3 +1617,25 @@ int tm_pb_to_json(const ProtobufCMessage *msg, struct tm_buf *out)
 	emit_message(out, msg, 0);
 	return out->failed ? -1 : 0;
 }
+
+void tm_json_field_name(const char *snake, char *out, size_t outlen)
+{
+	size_t o = 0;
+	bool up = false;
+
+	for (; *snake && o + 1 < outlen; snake++) {
+		if (*snake == '_') {
+			up = true;
+			continue;
+		}
+		out[o++] = up ? to_upper(*snake) : *snake;
+		up = false;
+	}
+	if (outlen)
+		out[o] = '\0';
+}
+
+bool tm_json_is_map_field(const ProtobufCFieldDescriptor *f)
+{
+	return is_map_field(f);
+}

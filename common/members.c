@@ -18,9 +18,9 @@ int tm_members_on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessa
 	return tm_db_query(ctx->db, NULL,
 			   "INSERT INTO project_members (project_id, user_id, role) "
 			   "VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING",
-			   2, p) == TM_DB_OK
-		       ? 0
-		       : -1;
+			   2, p) == TM_DB_OK ?
+		       0 :
+		       -1;
 }
 
 int tm_members_can_see(struct tm_rpc_call *call, const char *project_id)

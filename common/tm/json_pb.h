@@ -26,6 +26,7 @@
 #ifndef TM_JSON_PB_H
 #define TM_JSON_PB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -65,5 +66,11 @@ int tm_pb_to_json(const ProtobufCMessage *msg, struct tm_buf *out);
 /* The JSON value of one enum number per the rule above (static storage is not
  * used: the result is written to buf, at most buflen bytes). */
 void tm_json_enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf, size_t buflen);
+
+/* The lowerCamelCase JSON name of a snake_case field name, into out. */
+void tm_json_field_name(const char *snake, char *out, size_t outlen);
+
+/* True when a repeated field is a protobuf map (rendered as a JSON object). */
+bool tm_json_is_map_field(const ProtobufCFieldDescriptor *f);
 
 #endif

@@ -99,7 +99,8 @@ int identity_create_admin(int argc, char **argv)
 		return 2;
 	}
 	for (size_t i = 0; i <= n; i++)
-		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] - 'A' + 'a' : email[i]);
+		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] - 'A' + 'a' :
+								       email[i]);
 	if (tm_password_hash(password, strlen(password), &tm_password_default_params, hash) !=
 	    TM_PASSWORD_OK) {
 		fprintf(stderr, "tm-gateway create-admin: cannot hash the password\n");
@@ -113,8 +114,11 @@ int identity_create_admin(int argc, char **argv)
 		fprintf(stderr, "tm-gateway create-admin: %s\n", err);
 		goto out;
 	}
-	struct new_user nu = {.email = lower, .password_hash = hash, .role = "admin",
-			      .display_name = name, .is_verified = true};
+	struct new_user nu = {.email = lower,
+			      .password_hash = hash,
+			      .role = "admin",
+			      .display_name = name,
+			      .is_verified = true};
 	if (insert_admin(db, &nu, id, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tm-gateway create-admin: %s\n", err);
 		goto out;

@@ -15,7 +15,7 @@ struct entry {
 struct gw_denylist {
 	pthread_mutex_t lock;
 	struct entry *slots; /* open addressing, linear probing */
-	size_t cap;          /* power of two, GW_DENYLIST_MAX * 2 */
+	size_t cap;	     /* power of two, GW_DENYLIST_MAX * 2 */
 	size_t used;
 };
 

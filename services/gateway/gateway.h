@@ -148,6 +148,8 @@ struct gw {
 	struct tm_rpc_server *identity_server; /* in-process identity workers */
 	struct identity *identity;
 	struct tm_ratelimit *ratelimit;
+	char *openapi; /* GET /api/v1/openapi.json, built once at start */
+	size_t openapi_len;
 	struct MHD_Daemon *mhd;
 	atomic_int inflight; /* requests accepted and not yet completed */
 	atomic_bool draining;
@@ -191,6 +193,10 @@ void gw_healthz(struct gw *g, struct gw_request *r);
 void gw_readyz(struct gw *g, struct gw_request *r);
 void gw_readyz_one(struct gw *g, struct gw_request *r);
 void gw_metrics(struct gw *g, struct gw_request *r);
+
+/* openapi.c: the OpenAPI 3.1 document of the route table (malloc'd; NULL on OOM). */
+char *gw_openapi_build(size_t *len);
+void gw_openapi(struct gw *g, struct gw_request *r);
 
 /* overview.c: GET /api/v1/projects/{id}/overview (fan-out, "degraded"). */
 void gw_overview(struct gw *g, struct gw_request *r);

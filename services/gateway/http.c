@@ -237,8 +237,9 @@ static enum MHD_Result queue_reply(struct gw *g, struct gw_request *r)
 }
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **con_cls)
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **con_cls)
 {
 	struct gw *g = cls;
 	struct gw_request *r = *con_cls;

@@ -74,8 +74,10 @@ static int deny_access_token(struct tm_rpc_call *call, const char *jti, int64_t 
 	if (!jti || !jti[0])
 		return TM_DB_OK;
 	int rc = store_revoked_insert(call->db, jti, exp_s);
-	if (rc == TM_DB_OK && gw_denylist_add(ident(call)->denylist, jti, exp_s, tm_now_ms() / 1000))
-		tm_warn("the in-memory token denylist is full; %s is revoked in the database only", jti);
+	if (rc == TM_DB_OK &&
+	    gw_denylist_add(ident(call)->denylist, jti, exp_s, tm_now_ms() / 1000))
+		tm_warn("the in-memory token denylist is full; %s is revoked in the database only",
+			jti);
 	return rc;
 }
 
@@ -140,7 +142,8 @@ enum tm_code identity_create_account(struct tm_rpc_call *call, const struct new_
 	Taskmesh__V1__User *u = NULL;
 	int rc = store_user_insert(call->db, nu, call->arena, &u);
 	if (rc == TM_DB_ERR_UNIQUE)
-		return tm_rpc_fail(call, TM_E_CONFLICT, "an account with this e-mail already exists");
+		return tm_rpc_fail(call, TM_E_CONFLICT,
+				   "an account with this e-mail already exists");
 	if (rc != TM_DB_OK || announce_user(call, u) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	enum tm_code code = issue_tokens(call, u, NULL, out);
@@ -185,7 +188,9 @@ static enum tm_code rpc_register(struct tm_rpc_call *call, const ProtobufCMessag
 	if (tm_password_hash(in->password, strlen(in->password), &ident(call)->argon2, hash) !=
 	    TM_PASSWORD_OK)
 		return tm_rpc_fail(call, TM_E_INTERNAL, "internal error");
-	struct new_user nu = {.email = email, .password_hash = hash, .role = role_name(in->role),
+	struct new_user nu = {.email = email,
+			      .password_hash = hash,
+			      .role = role_name(in->role),
 			      .display_name = name};
 	enum tm_code code = identity_create_account(call, &nu, &rep);
 	if (code == TM_OK)
@@ -226,7 +231,8 @@ static enum tm_code rpc_login(struct tm_rpc_call *call, const ProtobufCMessage *
 	}
 	snprintf(email_key, sizeof(email_key), "email:%s", email);
 	snprintf(ip_key, sizeof(ip_key), "ip:%s",
-		 call->req->caller && call->req->caller->client_ip ? call->req->caller->client_ip : "");
+		 call->req->caller && call->req->caller->client_ip ? call->req->caller->client_ip :
+								     "");
 	enum tm_code code = check_throttle(call, email_key, ip_key);
 	if (code != TM_OK)
 		return code;
@@ -251,7 +257,8 @@ static enum tm_code rpc_login(struct tm_rpc_call *call, const ProtobufCMessage *
 	if (tm_password_needs_rehash(hash, &id->argon2) &&
 	    tm_password_hash(in->password, plen, &id->argon2, fresh) == TM_PASSWORD_OK &&
 	    store_user_set_hash(call->db, u->id, fresh) != TM_DB_OK)
-		tm_warn("could not upgrade the password hash of %s: %s", u->id, tm_db_error(call->db));
+		tm_warn("could not upgrade the password hash of %s: %s", u->id,
+			tm_db_error(call->db));
 	if ((code = issue_tokens(call, u, NULL, &rep)) == TM_OK)
 		*out = &rep->base;
 	return code;
@@ -261,14 +268,16 @@ static enum tm_code rpc_login(struct tm_rpc_call *call, const ProtobufCMessage *
  * caller's transaction (the memory update follows the commit). */
 static int revoke_family(struct tm_rpc_call *call, const char *family, char ***jtis, int *n)
 {
-	return store_family_revoke(call->db, family, ident(call)->access_ttl_s, call->arena, jtis, n);
+	return store_family_revoke(call->db, family, ident(call)->access_ttl_s, call->arena, jtis,
+				   n);
 }
 
 static void deny_in_memory(struct tm_rpc_call *call, char **jtis, int n)
 {
 	int64_t now = tm_now_ms() / 1000;
 	for (int i = 0; i < n; i++)
-		gw_denylist_add(ident(call)->denylist, jtis[i], now + ident(call)->access_ttl_s, now);
+		gw_denylist_add(ident(call)->denylist, jtis[i], now + ident(call)->access_ttl_s,
+				now);
 }
 
 /*
@@ -296,7 +305,8 @@ static enum tm_code rpc_refresh(struct tm_rpc_call *call, const ProtobufCMessage
 		    tm_db_commit(call->db) != TM_DB_OK)
 			goto db_fail;
 		deny_in_memory(call, jtis, njtis);
-		tm_warn("refresh token reuse: family %s of user %s revoked", row.family_id, row.user_id);
+		tm_warn("refresh token reuse: family %s of user %s revoked", row.family_id,
+			row.user_id);
 		return tm_rpc_fail(call, TM_E_UNAUTHENTICATED, BAD_REFRESH);
 	}
 	if (rc < 0)
@@ -341,10 +351,12 @@ static enum tm_code rpc_logout(struct tm_rpc_call *call, const ProtobufCMessage 
 	if (tm_db_begin(call->db) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	int rc = store_refresh_take(call->db, hash, &row);
-	if (rc < 0 || (rc == 0 && strcmp(row.user_id, call->user_id) == 0 &&
-		       revoke_family(call, row.family_id, &jtis, &njtis) != TM_DB_OK) ||
-	    (caller && deny_access_token(call, caller->token_id,
-					 tm_now_ms() / 1000 + ident(call)->access_ttl_s) != TM_DB_OK) ||
+	if (rc < 0 ||
+	    (rc == 0 && strcmp(row.user_id, call->user_id) == 0 &&
+	     revoke_family(call, row.family_id, &jtis, &njtis) != TM_DB_OK) ||
+	    (caller &&
+	     deny_access_token(call, caller->token_id,
+			       tm_now_ms() / 1000 + ident(call)->access_ttl_s) != TM_DB_OK) ||
 	    tm_db_commit(call->db) != TM_DB_OK) {
 		enum tm_code code = tm_rpc_db_fail(call);
 		tm_db_rollback(call->db);
@@ -369,8 +381,6 @@ static enum tm_code rpc_me(struct tm_rpc_call *call, const ProtobufCMessage *in_
 	return TM_OK;
 }
 
-
-
 #define PB(m) &taskmesh__v1__##m##__descriptor
 const struct tm_rpc_method identity_methods[] = {
 	{"RegisterAccount", PB(register_request), PB(auth_reply), rpc_register, TM_RPC_IDEMPOTENT},
@@ -391,10 +401,11 @@ int identity_load_denylist(struct identity *id, const char *conninfo, char *err,
 	int64_t now = tm_now_ms() / 1000;
 	if (tm_db_open(&db, conninfo, "identity", err, errlen) != 0)
 		return -1;
-	int rc = tm_db_query(db, &r,
-			     "SELECT jti, extract(epoch FROM expires_at)::bigint FROM revoked_tokens "
-			     "WHERE expires_at > now()",
-			     0, NULL);
+	int rc = tm_db_query(
+		db, &r,
+		"SELECT jti, extract(epoch FROM expires_at)::bigint FROM revoked_tokens "
+		"WHERE expires_at > now()",
+		0, NULL);
 	for (int i = 0; rc == TM_DB_OK && i < PQntuples(r); i++) {
 		int64_t exp = 0;
 		tm_parse_int64(PQgetvalue(r, i, 1), &exp);

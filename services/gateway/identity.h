@@ -18,19 +18,19 @@
 #include "tm/rpc_server.h"
 
 #define IDENTITY_URL "inproc://tm-identity"
-#define IDENTITY_LOGIN_MAX_FAILURES 5       /* failures in the window before throttling */
-#define IDENTITY_LOGIN_WINDOW_S (15 * 60)   /* the window failures are counted in */
-#define IDENTITY_LOGIN_BLOCK_FIRST_S 30     /* first wait; doubles with each further failure */
+#define IDENTITY_LOGIN_MAX_FAILURES 5	  /* failures in the window before throttling */
+#define IDENTITY_LOGIN_WINDOW_S (15 * 60) /* the window failures are counted in */
+#define IDENTITY_LOGIN_BLOCK_FIRST_S 30	  /* first wait; doubles with each further failure */
 #define IDENTITY_LOGIN_BLOCK_MAX_S (15 * 60)
 #define IDENTITY_OAUTH_STATE_TTL_S 600
 
 struct identity {
-	const char *jwt_secret;           /* TM_JWT_SECRET */
-	int64_t access_ttl_s;             /* TM_ACCESS_TOKEN_TTL_S */
-	int64_t refresh_ttl_s;            /* TM_REFRESH_TOKEN_TTL_S */
-	struct tm_argon2_params argon2;   /* at least OWASP's first choice */
-	struct gw_denylist *denylist;     /* shared with the HTTP threads */
-	struct tm_github_config github;   /* client_id "" = GitHub sign-in off */
+	const char *jwt_secret;		  /* TM_JWT_SECRET */
+	int64_t access_ttl_s;		  /* TM_ACCESS_TOKEN_TTL_S */
+	int64_t refresh_ttl_s;		  /* TM_REFRESH_TOKEN_TTL_S */
+	struct tm_argon2_params argon2;	  /* at least OWASP's first choice */
+	struct gw_denylist *denylist;	  /* shared with the HTTP threads */
+	struct tm_github_config github;	  /* client_id "" = GitHub sign-in off */
 	const char *github_redirect_url;  /* TM_GITHUB_REDIRECT_URL: the frontend's callback page */
 	struct tm_breaker github_breaker; /* GitHub failing: answer 503 at once */
 };

@@ -10,7 +10,6 @@
 
 #define STATE_BYTES 32
 
-
 /* SHA-256 of the client's address and User-Agent: a state only works for the
  * client it was made for. */
 static void binding_of(const struct tm_rpc_call *call, char out[65])
@@ -44,7 +43,8 @@ enum tm_code rpc_github_authorize(struct tm_rpc_call *call, const ProtobufCMessa
 		return tm_rpc_fail(call, TM_E_INTERNAL, "internal error");
 	tm_sha256_hex(state, strlen(state), hash);
 	binding_of(call, binding);
-	if (store_oauth_state_insert(call->db, hash, binding, IDENTITY_OAUTH_STATE_TTL_S) != TM_DB_OK)
+	if (store_oauth_state_insert(call->db, hash, binding, IDENTITY_OAUTH_STATE_TTL_S) !=
+	    TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	taskmesh__v1__github_authorize_reply__init(rep);
 	rep->url = url;
@@ -61,7 +61,8 @@ static enum tm_code github_failed(struct tm_rpc_call *call, enum tm_github_rc rc
 	switch (rc) {
 	case TM_GITHUB_BAD_CODE:
 		tm_breaker_success(&id->github_breaker); /* GitHub answered */
-		return tm_rpc_field_error(call, "code", "GitHub refused the code (expired or used)");
+		return tm_rpc_field_error(call, "code",
+					  "GitHub refused the code (expired or used)");
 	case TM_GITHUB_RATE_LIMITED:
 		call->retry_after_s = retry_s > 0 ? retry_s : 60;
 		return tm_rpc_fail(call, TM_E_SERVICE_UNAVAILABLE, "GitHub is rate limiting us");
@@ -87,11 +88,13 @@ static enum tm_code fetch_github_user(struct tm_rpc_call *call, const char *code
 				   "GitHub is failing; sign-in is paused for a moment");
 	}
 	enum tm_github_rc rc = tm_github_exchange_code(&id->github, code, id->github_redirect_url,
-							 token, sizeof(token), &retry, err, sizeof(err));
+						       token, sizeof(token), &retry, err,
+						       sizeof(err));
 	if (rc == TM_GITHUB_OK)
 		rc = tm_github_get_user(&id->github, token, gu, &retry, err, sizeof(err));
 	if (rc != TM_GITHUB_OK)
-		return github_failed(call, rc == TM_GITHUB_UNAUTHORIZED ? TM_GITHUB_UNAVAILABLE : rc,
+		return github_failed(call,
+				     rc == TM_GITHUB_UNAUTHORIZED ? TM_GITHUB_UNAVAILABLE : rc,
 				     retry, err);
 	tm_breaker_success(&id->github_breaker);
 	if (!gu->email_verified || !gu->email[0])
@@ -113,16 +116,19 @@ static enum tm_code sign_in(struct tm_rpc_call *call, const struct tm_github_use
 		for (char *p = email; *p; p++)
 			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
 		rc = store_user_by_email(call->db, email, call->arena, &u, NULL);
-		if (rc == 0 && store_user_link_github(call->db, u->id, gu->id, gu->login) != TM_DB_OK)
+		if (rc == 0 &&
+		    store_user_link_github(call->db, u->id, gu->id, gu->login) != TM_DB_OK)
 			rc = TM_DB_ERR;
 		if (rc == 0) {
 			u->github_username = (char *)gu->login;
 			u->is_verified = true;
 		}
 		if (rc == 1) {
-			struct new_user nu = {.email = email, .role = "developer",
+			struct new_user nu = {.email = email,
+					      .role = "developer",
 					      .display_name = gu->name[0] ? gu->name : gu->login,
-					      .github_id = gu->id, .github_username = gu->login,
+					      .github_id = gu->id,
+					      .github_username = gu->login,
 					      .is_verified = true};
 			return identity_create_account(call, &nu, rep);
 		}
@@ -152,8 +158,9 @@ enum tm_code rpc_github_callback(struct tm_rpc_call *call, const ProtobufCMessag
 	if (rc < 0)
 		return tm_rpc_db_fail(call);
 	if (rc == 1)
-		return tm_rpc_field_error(call, "state",
-					  "unknown, expired, already used, or made for another client");
+		return tm_rpc_field_error(
+			call, "state",
+			"unknown, expired, already used, or made for another client");
 	enum tm_code code = fetch_github_user(call, in->code, &gu);
 	if (code != TM_OK)
 		return code;

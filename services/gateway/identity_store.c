@@ -6,8 +6,8 @@
 #include "identity_store.h"
 #include "tm/util.h"
 
-#define USER_COLUMNS                                                                          \
-	"id, email, role, display_name, github_username, is_verified, "                       \
+#define USER_COLUMNS                                                    \
+	"id, email, role, display_name, github_username, is_verified, " \
 	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), password_hash"
 
 static Taskmesh__V1__Role role_of(const char *s)
@@ -106,8 +106,8 @@ int store_user_set_hash(struct tm_db *db, const char *id, const char *hash)
 {
 	const char *p[] = {id, hash};
 	return tm_db_query(db, NULL,
-			   "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", 2,
-			   p);
+			   "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+			   2, p);
 }
 
 int store_user_link_github(struct tm_db *db, const char *id, int64_t github_id, const char *login)
@@ -115,10 +115,11 @@ int store_user_link_github(struct tm_db *db, const char *id, int64_t github_id, 
 	char gid[24];
 	snprintf(gid, sizeof(gid), "%lld", (long long)github_id);
 	const char *p[] = {id, gid, login};
-	return tm_db_query(db, NULL,
-			   "UPDATE users SET github_id = $2, github_username = $3, is_verified = true, "
-			   "updated_at = now() WHERE id = $1",
-			   3, p);
+	return tm_db_query(
+		db, NULL,
+		"UPDATE users SET github_id = $2, github_username = $3, is_verified = true, "
+		"updated_at = now() WHERE id = $1",
+		3, p);
 }
 
 int store_refresh_insert(struct tm_db *db, const char *family_id, const char *user_id,
@@ -127,20 +128,22 @@ int store_refresh_insert(struct tm_db *db, const char *family_id, const char *us
 	char ttl[24];
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_s);
 	const char *p[] = {family_id, user_id, token_hash, access_jti, ttl};
-	return tm_db_query(db, NULL,
-			   "INSERT INTO refresh_tokens (family_id, user_id, token_hash, access_jti, "
-			   "expires_at) VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 second')",
-			   5, p);
+	return tm_db_query(
+		db, NULL,
+		"INSERT INTO refresh_tokens (family_id, user_id, token_hash, access_jti, "
+		"expires_at) VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 second')",
+		5, p);
 }
 
 int store_refresh_take(struct tm_db *db, const char *token_hash, struct refresh_row *out)
 {
 	PGresult *r = NULL;
 	const char *p[] = {token_hash};
-	int rc = tm_db_query(db, &r,
-			     "SELECT id, family_id, user_id, expires_at <= now(), used_at IS NOT NULL, "
-			     "revoked_at IS NOT NULL FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
-			     1, p);
+	int rc = tm_db_query(
+		db, &r,
+		"SELECT id, family_id, user_id, expires_at <= now(), used_at IS NOT NULL, "
+		"revoked_at IS NOT NULL FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+		1, p);
 	if (rc == TM_DB_OK && PQntuples(r) == 0)
 		rc = 1;
 	if (rc == TM_DB_OK) {
@@ -160,7 +163,8 @@ int store_refresh_mark_used(struct tm_db *db, int64_t id)
 	char sid[24];
 	snprintf(sid, sizeof(sid), "%lld", (long long)id);
 	const char *p[] = {sid};
-	return tm_db_query(db, NULL, "UPDATE refresh_tokens SET used_at = now() WHERE id = $1", 1, p);
+	return tm_db_query(db, NULL, "UPDATE refresh_tokens SET used_at = now() WHERE id = $1", 1,
+			   p);
 }
 
 int store_family_revoke(struct tm_db *db, const char *family_id, int64_t access_ttl_s,
@@ -173,14 +177,15 @@ int store_family_revoke(struct tm_db *db, const char *family_id, int64_t access_
 	*jtis = NULL;
 	*njtis = 0;
 	/* every access token the family issued may still be live: deny them all */
-	int rc = tm_db_query(db, &r,
-			     "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) "
-			     "WHERE family_id = $1 RETURNING access_jti, created_at) "
-			     "INSERT INTO revoked_tokens (jti, expires_at) "
-			     "SELECT access_jti, created_at + $2::bigint * interval '1 second' FROM revoked "
-			     "WHERE created_at + $2::bigint * interval '1 second' > now() "
-			     "ON CONFLICT (jti) DO NOTHING RETURNING jti",
-			     2, p);
+	int rc = tm_db_query(
+		db, &r,
+		"WITH revoked AS (UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) "
+		"WHERE family_id = $1 RETURNING access_jti, created_at) "
+		"INSERT INTO revoked_tokens (jti, expires_at) "
+		"SELECT access_jti, created_at + $2::bigint * interval '1 second' FROM revoked "
+		"WHERE created_at + $2::bigint * interval '1 second' > now() "
+		"ON CONFLICT (jti) DO NOTHING RETURNING jti",
+		2, p);
 	if (rc != TM_DB_OK)
 		return rc;
 	int n = PQntuples(r);
@@ -197,10 +202,11 @@ int store_revoked_insert(struct tm_db *db, const char *jti, int64_t exp_s)
 	char exp[24];
 	snprintf(exp, sizeof(exp), "%lld", (long long)exp_s);
 	const char *p[] = {jti, exp};
-	return tm_db_query(db, NULL,
-			   "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, to_timestamp($2)) "
-			   "ON CONFLICT (jti) DO NOTHING",
-			   2, p);
+	return tm_db_query(
+		db, NULL,
+		"INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, to_timestamp($2)) "
+		"ON CONFLICT (jti) DO NOTHING",
+		2, p);
 }
 
 int store_login_blocked_s(struct tm_db *db, const char *key, int64_t *wait_s)

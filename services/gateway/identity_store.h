@@ -14,7 +14,7 @@
 struct new_user {
 	const char *email, *password_hash; /* hash NULL: GitHub-only account */
 	const char *role, *display_name;
-	int64_t github_id;                 /* 0: none */
+	int64_t github_id; /* 0: none */
 	const char *github_username;
 	bool is_verified;
 };
@@ -24,7 +24,8 @@ int store_user_insert(struct tm_db *db, const struct new_user *nu, struct tm_are
 /* By e-mail, id or GitHub id; *hash (may be NULL) gets the password hash or NULL. */
 int store_user_by_email(struct tm_db *db, const char *email, struct tm_arena *a,
 			Taskmesh__V1__User **out, char **hash);
-int store_user_by_id(struct tm_db *db, const char *id, struct tm_arena *a, Taskmesh__V1__User **out);
+int store_user_by_id(struct tm_db *db, const char *id, struct tm_arena *a,
+		     Taskmesh__V1__User **out);
 int store_user_by_github(struct tm_db *db, int64_t github_id, struct tm_arena *a,
 			 Taskmesh__V1__User **out);
 int store_user_set_hash(struct tm_db *db, const char *id, const char *hash);

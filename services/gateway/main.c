@@ -1,5 +1,6 @@
 /* tm-gateway: the HTTP front of taskmesh. Wiring only. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -221,6 +222,10 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	raise_fd_limit();
 	register_stats(&g);
+	if (!(g.openapi = gw_openapi_build(&g.openapi_len))) {
+		fprintf(stderr, "tm-gateway: cannot build the OpenAPI document\n");
+		goto out;
+	}
 	if (tm_ratelimit_new(&g.ratelimit, 100000) != 0 ||
 	    start_identity(&g, workers, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tm-gateway: %s\n", err);
@@ -248,6 +253,7 @@ out:
 	tm_rpc_server_stop(g.identity_server);
 	gw_denylist_free(id.denylist);
 	tm_ratelimit_free(g.ratelimit);
+	free(g.openapi);
 	tm_daemon_stop(&g.daemon);
 	curl_global_cleanup();
 	if (status == 0)

@@ -26,8 +26,8 @@ static const ProtobufCMessageDescriptor *const parts[GW_NSERVICES] = {
 static int merge_part(struct gw_request *r, struct gw_call *c, struct tm_buf *out)
 {
 	ProtobufCAllocator al = tm_arena_pb_allocator(r->arena);
-	ProtobufCMessage *m = protobuf_c_message_unpack(parts[c->service], &al, c->body.len,
-							c->body.data);
+	ProtobufCMessage *m =
+		protobuf_c_message_unpack(parts[c->service], &al, c->body.len, c->body.data);
 	struct tm_buf part;
 	int rc = -1;
 

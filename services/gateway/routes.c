@@ -18,6 +18,7 @@ struct gw_route gw_routes[] = {
 	{"GET", "/readyz", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_readyz, NULL},
 	{"GET", "/readyz/{service}", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_readyz_one, NULL},
 	{"GET", "/metrics", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_metrics, NULL},
+	{"GET", "/api/v1/openapi.json", GW_LOCAL, NULL, NULL, NULL, GW_PUBLIC, 0, gw_openapi, NULL},
 
 	/* identity (the gateway's own workers) */
 	{"POST", "/api/v1/auth/register", GW_IDENTITY, "RegisterAccount", PB(register_request),

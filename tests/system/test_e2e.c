@@ -630,6 +630,66 @@ static void test_metrics_are_prometheus_text_per_service(void **state)
 	http_resp_free(&r);
 }
 
+/* Every "$ref" under node points at an existing components/schemas entry. */
+static void assert_refs_resolve(const cJSON *node, const cJSON *schemas)
+{
+	const cJSON *child;
+	if (cJSON_IsString(node) && node->string && strcmp(node->string, "$ref") == 0) {
+		const char *prefix = "#/components/schemas/";
+		assert_memory_equal(node->valuestring, prefix, strlen(prefix));
+		if (!cJSON_GetObjectItemCaseSensitive(schemas, node->valuestring + strlen(prefix)))
+			fail_msg("unresolved $ref %s", node->valuestring);
+	}
+	cJSON_ArrayForEach(child, node) assert_refs_resolve(child, schemas);
+}
+
+static void test_openapi_describes_every_route(void **state)
+{
+	struct http_resp r;
+	char u[256];
+	static const char *const routes[][2] = {
+		{"/healthz", "get"},
+		{"/readyz", "get"},
+		{"/readyz/{service}", "get"},
+		{"/metrics", "get"},
+		{"/api/v1/openapi.json", "get"},
+		{"/api/v1/auth/register", "post"},
+		{"/api/v1/auth/login", "post"},
+		{"/api/v1/auth/refresh", "post"},
+		{"/api/v1/auth/logout", "post"},
+		{"/api/v1/auth/github/authorize", "get"},
+		{"/api/v1/auth/github/callback", "post"},
+		{"/api/v1/me", "get"},
+		{"/api/v1/projects", "post"},
+		{"/api/v1/projects", "get"},
+		{"/api/v1/projects/{id}", "get"},
+		{"/api/v1/projects/{id}/overview", "get"},
+	};
+	(void)state;
+	url(u, sizeof(u), "/api/v1/openapi.json");
+	assert_int_equal(http_get(u, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *doc = json_of(&r);
+	assert_string_equal(jstr(doc, "openapi"), "3.1.0");
+	const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+	int operations = 0;
+	const cJSON *path, *op;
+	cJSON_ArrayForEach(path, paths) cJSON_ArrayForEach(op, path) operations++;
+	assert_int_equal(operations, (int)(sizeof(routes) / sizeof(routes[0])));
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(paths, routes[i][0]);
+		if (!p || !cJSON_GetObjectItemCaseSensitive(p, routes[i][1]))
+			fail_msg("%s %s missing from the OpenAPI document", routes[i][1],
+				 routes[i][0]);
+	}
+	const cJSON *schemas = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(doc, "components"), "schemas");
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(schemas, "CreateProjectRequest"));
+	assert_refs_resolve(doc, schemas);
+	cJSON_Delete(doc);
+	http_resp_free(&r);
+}
+
 /* A raw TCP connection to the gateway (for what curl will not send). */
 static int raw_connect(void)
 {
@@ -728,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_oversized_body_is_413),
 		cmocka_unit_test(test_wrong_content_type_is_415),
 		cmocka_unit_test(test_huge_headers_are_431),
+		cmocka_unit_test(test_openapi_describes_every_route),
 		cmocka_unit_test(test_malformed_request_line_is_400),
 		cmocka_unit_test(test_idle_and_stalled_connections_are_closed),
 		cmocka_unit_test(test_connections_beyond_the_limit_are_refused),
