@@ -215,9 +215,10 @@ static void put_paths(struct doc *d)
 			if (strcmp(gw_routes[k].pattern, gw_routes[i].pattern) != 0)
 				continue;
 			char m[8];
-			for (size_t c = 0; c < sizeof(m) - 1; c++)
-				m[c] = (char)(gw_routes[k].method[c] | (gw_routes[k].method[c] ? 0x20 : 0));
-			m[sizeof(m) - 1] = '\0';
+			size_t ml = strlen(gw_routes[k].method);
+			for (size_t c = 0; c < ml && c < sizeof(m) - 1; c++)
+				m[c] = (char)(gw_routes[k].method[c] | 0x20); /* "GET" -> "get" */
+			m[ml < sizeof(m) - 1 ? ml : sizeof(m) - 1] = '\0';
 			tm_buf_printf(&d->b, "%s\"%s\":", nm++ ? "," : "", m);
 			put_operation(d, &gw_routes[k]);
 		}
