@@ -119,9 +119,11 @@ static enum tm_code sign_in(struct tm_rpc_call *call, const struct tm_github_use
 		if (rc == 0 &&
 		    store_user_link_github(call->db, u->id, gu->id, gu->login) != TM_DB_OK)
 			rc = TM_DB_ERR;
-		if (rc == 0) {
-			u->github_username = (char *)gu->login;
+		if (rc == 0) { /* the reply outlives `gu`: copy into the call's arena */
+			u->github_username = tm_arena_strdup(call->arena, gu->login);
 			u->is_verified = true;
+			if (!u->github_username)
+				return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
 		}
 		if (rc == 1) {
 			struct new_user nu = {.email = email,
@@ -130,7 +132,9 @@ static enum tm_code sign_in(struct tm_rpc_call *call, const struct tm_github_use
 					      .github_id = gu->id,
 					      .github_username = gu->login,
 					      .is_verified = true};
-			return identity_create_account(call, &nu, rep);
+			enum tm_code code = identity_create_account(call, &nu, rep);
+			call->status = 200; /* a sign-in, even when it creates the account */
+			return code;
 		}
 	}
 	if (rc < 0)

@@ -166,7 +166,8 @@ static void put_parameters(struct doc *d, const struct gw_route *rt)
 	}
 	if (rt->flags & (GW_IDEMPOTENCY_KEY | GW_IDEMPOTENCY_REQUIRED)) {
 		tm_buf_puts(&d->b, n++ ? "," : "");
-		put_param(d, "Idempotency-Key", "header", rt->flags & GW_IDEMPOTENCY_REQUIRED, NULL);
+		put_param(d, "Idempotency-Key", "header", rt->flags & GW_IDEMPOTENCY_REQUIRED,
+			  NULL);
 	}
 	tm_buf_puts(&d->b, "]");
 }
@@ -240,8 +241,9 @@ char *gw_openapi_build(size_t *len)
 {
 	struct doc d = {0};
 	tm_buf_init(&d.b);
-	tm_buf_printf(&d.b, "{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"taskmesh API\","
-			    "\"version\":\"%s\"},",
+	tm_buf_printf(&d.b,
+		      "{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"taskmesh API\","
+		      "\"version\":\"%s\"},",
 		      TM_VERSION);
 	put_paths(&d);
 	tm_buf_puts(&d.b, ",\"components\":{\"securitySchemes\":{\"bearerAuth\":{\"type\":\"http\","
