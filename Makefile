@@ -154,7 +154,8 @@ check:
 	@bash deploy/check.sh
 
 fmt:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	@for f in $$(git ls-files --cached --others --exclude-standard '*.c' '*.h'); do \
+		[ -f "$$f" ] && echo "$$f"; done | xargs -r clang-format -i
 
 bench: all
 	@bash bench/run.sh $(B)

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "taskmesh/v1/events.pb-c.h"
+#include "taskmesh/v1/overview.pb-c.h"
 #include "tm/log.h"
 #include "tm/members.h"
 #include "tm/util.h"
@@ -48,5 +49,23 @@ enum tm_code tm_members_require(struct tm_rpc_call *call, const char *project_id
 		return tm_rpc_db_fail(call);
 	if (!yes)
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %.40s", project_id);
+	return TM_OK;
+}
+
+enum tm_code tm_members_overview_part(struct tm_rpc_call *call, const ProtobufCMessage *in_msg,
+				      ProtobufCMessage **out)
+{
+	const Taskmesh__V1__ProjectOverviewRequest *in =
+		(const Taskmesh__V1__ProjectOverviewRequest *)in_msg;
+	const ProtobufCMessageDescriptor *d = call->method->out;
+	ProtobufCMessage *part = tm_arena_alloc(call->arena, d->sizeof_message);
+
+	if (!part)
+		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
+	enum tm_code code = tm_members_require(call, in->id);
+	if (code != TM_OK)
+		return code;
+	protobuf_c_message_init(d, part);
+	*out = part;
 	return TM_OK;
 }

@@ -363,6 +363,7 @@ static int run_method(struct tm_rpc_call *call, const struct tm_rpc_method *m, v
 	const Taskmesh__V1__RpcRequest *req = call->req;
 	ProtobufCMessage *in = protobuf_c_message_unpack(m->in, &al, req->body.len, req->body.data);
 
+	call->method = m;
 	if (!in) {
 		tm_rpc_fail(call, TM_E_VALIDATION_FAILED, "the request body is not a %s",
 			    m->in->name);

@@ -20,4 +20,9 @@ int tm_members_can_see(struct tm_rpc_call *call, const char *project_id);
  * failure already set on the call. */
 enum tm_code tm_members_require(struct tm_rpc_call *call, const char *project_id);
 
+/* A GetProjectOverview handler for a service whose part has nothing to show
+ * yet: the part (the method's reply message) empty, for members only. */
+enum tm_code tm_members_overview_part(struct tm_rpc_call *call, const ProtobufCMessage *in,
+				      ProtobufCMessage **out);
+
 #endif

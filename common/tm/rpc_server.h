@@ -43,7 +43,8 @@ struct tm_rpc_call {
 	char message[256];
 	int ndetails;
 	Taskmesh__V1__ErrorDetail details[TM_RPC_MAX_DETAILS];
-	struct tm_rpc_server *server; /* internal: the server running the call */
+	struct tm_rpc_server *server;	    /* internal: the server running the call */
+	const struct tm_rpc_method *method; /* the method row being run */
 };
 
 /* A handler returns TM_OK with *out set to a message in call->arena (or NULL

@@ -1,6 +1,5 @@
 /* tm-matching: developer profiles, the hybrid matcher, team proposals. Wiring only. */
 #include "events.h"
-#include "rpc.h"
 #include "taskmesh/v1/events.pb-c.h"
 #include "taskmesh/v1/overview.pb-c.h"
 #include "tm/members.h"
@@ -9,7 +8,7 @@
 
 static const struct tm_rpc_method methods[] = {
 	{"GetProjectOverview", &taskmesh__v1__project_overview_request__descriptor,
-	 &taskmesh__v1__matching_overview_part__descriptor, rpc_project_overview, 0},
+	 &taskmesh__v1__matching_overview_part__descriptor, tm_members_overview_part, 0},
 };
 
 static const char *const topics[] = {"tm.projects.v1", "tm.identity.v1", "tm.learning.v1"};

@@ -1,5 +1,4 @@
 /* tm-messaging: project chat, direct messages, notifications, e-mail. Wiring only. */
-#include "rpc.h"
 #include "taskmesh/v1/events.pb-c.h"
 #include "taskmesh/v1/overview.pb-c.h"
 #include "tm/members.h"
@@ -8,7 +7,7 @@
 
 static const struct tm_rpc_method methods[] = {
 	{"GetProjectOverview", &taskmesh__v1__project_overview_request__descriptor,
-	 &taskmesh__v1__messaging_overview_part__descriptor, rpc_project_overview, 0},
+	 &taskmesh__v1__messaging_overview_part__descriptor, tm_members_overview_part, 0},
 };
 
 static const char *const topics[] = {"tm.identity.v1", "tm.projects.v1", "tm.payments.v1"};
