@@ -599,6 +599,123 @@ static void test_projects_list_pages_with_a_cursor(void **state)
 	http_resp_free(&r);
 }
 
+static void test_overview_names_a_silent_service_and_still_answers(void **state)
+{
+	struct http_resp r;
+	char id[TM_UUID_LEN + 1], u[256];
+	int pid = tm_test_stack_pid(&stack, "learning");
+	(void)state;
+	create_project(token_a, "Overview check", id, &r);
+	http_resp_free(&r);
+	snprintf(u, sizeof(u), "%s/api/v1/projects/%s/overview", stack.gateway_url, id);
+	/* every service learns of the project from ProjectCreated; wait for all parts */
+	for (int i = 0; i < 150; i++) {
+		assert_int_equal(http_get(u, token_a, &r), 0);
+		long st = r.status;
+		bool all = st == 200 && strstr(r.body, "\"degraded\":[]");
+		http_resp_free(&r);
+		if (all)
+			break;
+		tm_sleep_ms(100);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	assert_int_equal(http_get(u, token_a, &r), 0);
+	kill(pid, SIGCONT);
+	assert_int_equal(r.status, 200);
+	cJSON *j = json_of(&r);
+	const cJSON *deg = cJSON_GetObjectItemCaseSensitive(j, "degraded");
+	assert_int_equal(cJSON_GetArraySize(deg), 1);
+	assert_string_equal(cJSON_GetArrayItem(deg, 0)->valuestring, "learning");
+	assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(j, "project"), "id"), id);
+	cJSON_Delete(j);
+	http_resp_free(&r);
+	assert_int_equal(http_get(u, token_b, &r), 0); /* not B's project */
+	assert_error(&r, 404, "NOT_FOUND");
+	http_resp_free(&r);
+}
+
+/* Reads a whole log file (bounded) into a malloc'd string. */
+static char *read_log(const char *daemon)
+{
+	char path[512];
+	tm_test_stack_log(&stack, daemon, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 8u << 20);
+	size_t n = buf ? fread(buf, 1, (8u << 20) - 1, f) : 0;
+	(void)n;
+	fclose(f);
+	return buf;
+}
+
+static void test_request_id_reaches_the_consuming_service(void **state)
+{
+	struct http_resp r;
+	char u[256], auth[1100];
+	const char *body = "{\"title\":\"Traced\",\"description\":\"follow me\"}";
+	(void)state;
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token_a);
+	const char *h[] = {"Content-Type: application/json", auth, "X-Request-Id: e2e-trace-7f3a9",
+			   NULL};
+	url(u, sizeof(u), "/api/v1/projects");
+	assert_int_equal(http_do("POST", u, h, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 202);
+	http_resp_free(&r);
+	/* tm-matching logs the event it applied with the request id that caused it */
+	for (int i = 0; i < 150; i++) {
+		char *log = read_log("matching");
+		bool found = log && strstr(log, "\"request_id\":\"e2e-trace-7f3a9\"");
+		free(log);
+		if (found)
+			return;
+		tm_sleep_ms(100);
+	}
+	fail_msg("tm-matching never logged request id e2e-trace-7f3a9");
+}
+
+static void test_registration_is_announced_as_user_registered(void **state)
+{
+	struct http_resp r;
+	char u[256], body[256], suffix[TM_UUID_LEN + 1], err[256];
+	struct tm_db *db;
+	PGresult *res = NULL;
+	(void)state;
+	tm_uuid_v4(suffix);
+	snprintf(body, sizeof(body),
+		 "{\"email\":\"ann-%.8s@example.com\",\"password\":\"a long passphrase\","
+		 "\"role\":\"developer\",\"displayName\":\"Ann\"}",
+		 suffix);
+	url(u, sizeof(u), "/api/v1/auth/register");
+	assert_int_equal(http_post_json(u, NULL, body, &r), 0);
+	assert_int_equal(r.status, 201);
+	cJSON *j = json_of(&r);
+	char id[TM_UUID_LEN + 1];
+	snprintf(id, sizeof(id), "%s", jstr(cJSON_GetObjectItemCaseSensitive(j, "user"), "id"));
+	cJSON_Delete(j);
+	http_resp_free(&r);
+	assert_int_equal(tm_db_open(&db, stack.database_url, "identity", err, sizeof(err)), 0);
+	const char *p[] = {id};
+	for (int i = 0; i < 150; i++) { /* published through the outbox */
+		assert_int_equal(
+			tm_db_query(db, &res,
+				    "SELECT count(*) FROM outbox WHERE subject = $1 AND "
+				    "type = 'taskmesh.v1.UserRegistered' AND sent_at IS NOT NULL",
+				    1, p),
+			0);
+		bool sent = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+		PQclear(res);
+		if (sent) {
+			tm_db_close(db);
+			return;
+		}
+		tm_sleep_ms(100);
+	}
+	tm_db_close(db);
+	fail_msg("UserRegistered for %s was not published", id);
+}
+
 static void test_metrics_are_prometheus_text_per_service(void **state)
 {
 	struct http_resp r;
@@ -798,6 +915,9 @@ int main(void)
 		cmocka_unit_test(test_idempotency_key_replays_the_first_reply),
 		cmocka_unit_test(test_projects_list_pages_with_a_cursor),
 		cmocka_unit_test(test_metrics_are_prometheus_text_per_service),
+		cmocka_unit_test(test_overview_names_a_silent_service_and_still_answers),
+		cmocka_unit_test(test_request_id_reaches_the_consuming_service),
+		cmocka_unit_test(test_registration_is_announced_as_user_registered),
 		cmocka_unit_test(test_readyz_names_a_service_that_does_not_answer),
 	};
 	return cmocka_run_group_tests_name("system: end to end", tests, setup, teardown);
