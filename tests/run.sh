@@ -24,6 +24,7 @@ failed=0
 for kind in unit integration system; do
 	for t in "$ROOT/$B/tests/$kind"/test_*; do
 		[ -x "$t" ] || continue
+		[ -f "$ROOT/tests/$kind/$(basename "$t").c" ] || continue # left over from a renamed test
 		name="$kind/$(basename "$t")"
 		[[ -n "${TM_TEST_FILTER:-}" && ! "$name" =~ ${TM_TEST_FILTER} ]] && continue
 		log="$LOGS/$kind-$(basename "$t").log"

@@ -45,6 +45,10 @@ struct gw_route gw_routes[] = {
 	 PB(list_projects_reply), GW_ANY_ROLE, 0, NULL, NULL},
 	{"GET", "/api/v1/projects/{id}", GW_PROJECTS, "GetProject", PB(get_project_request),
 	 PB(project), GW_ANY_ROLE, 0, NULL, NULL},
+	{"GET", "/api/v1/projects/{id}/tasks", GW_PROJECTS, "ListTasks", PB(list_tasks_request),
+	 PB(list_tasks_reply), GW_ANY_ROLE, 0, NULL, NULL},
+	{"POST", "/api/v1/projects/{id}/analyze", GW_PROJECTS, "AnalyzeProject",
+	 PB(analyze_project_request), PB(project), GW_CLIENT, 0, NULL, NULL},
 	{"GET", "/api/v1/projects/{id}/overview", GW_LOCAL, NULL, NULL, NULL, GW_ANY_ROLE, 0,
 	 gw_overview, NULL},
 };

@@ -80,6 +80,8 @@ enum tm_code rpc_get_project(struct tm_rpc_call *call, const ProtobufCMessage *i
 	/* invisible and absent look the same: no probing for other clients' ids */
 	if (rc == 1 || !may_see(call, p))
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
+	if (store_load_analysis(call->db, p, call->arena) != TM_DB_OK)
+		return tm_rpc_db_fail(call);
 	*out = &p->base;
 	return TM_OK;
 }
@@ -140,8 +142,57 @@ enum tm_code rpc_project_overview(struct tm_rpc_call *call, const ProtobufCMessa
 		return tm_rpc_db_fail(call);
 	if (rc == 1 || !may_see(call, p))
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
+	if (store_load_analysis(call->db, p, call->arena) != TM_DB_OK)
+		return tm_rpc_db_fail(call);
 	taskmesh__v1__projects_overview_part__init(part);
 	part->project = p;
 	*out = &part->base;
+	return TM_OK;
+}
+
+enum tm_code rpc_list_tasks(struct tm_rpc_call *call, const ProtobufCMessage *in_msg,
+			    ProtobufCMessage **out)
+{
+	const Taskmesh__V1__ListTasksRequest *in = (const Taskmesh__V1__ListTasksRequest *)in_msg;
+	Taskmesh__V1__ListTasksReply *rep = tm_arena_alloc(call->arena, sizeof(*rep));
+	Taskmesh__V1__Project *p = NULL;
+
+	if (!rep)
+		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
+	taskmesh__v1__list_tasks_reply__init(rep);
+	int rc = store_get_project(call->db, in->id, call->arena, &p);
+	if (rc < 0)
+		return tm_rpc_db_fail(call);
+	if (rc == 1 || !may_see(call, p))
+		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
+	if (store_list_tasks(call->db, in->id, call->arena, rep) != TM_DB_OK)
+		return tm_rpc_db_fail(call);
+	*out = &rep->base;
+	return TM_OK;
+}
+
+/* POST /projects/{id}/analyze: the owner asks for a new analysis (after a
+ * failure, or to redo one) while no team has been proposed yet. */
+enum tm_code rpc_analyze_project(struct tm_rpc_call *call, const ProtobufCMessage *in_msg,
+				 ProtobufCMessage **out)
+{
+	const Taskmesh__V1__AnalyzeProjectRequest *in =
+		(const Taskmesh__V1__AnalyzeProjectRequest *)in_msg;
+	Taskmesh__V1__Project *p = NULL;
+
+	int rc = store_get_project(call->db, in->id, call->arena, &p);
+	if (rc < 0)
+		return tm_rpc_db_fail(call);
+	if (rc == 1 || !may_see(call, p) || strcmp(p->client_id, call->user_id) != 0)
+		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
+	if ((rc = store_restart_analysis(call->db, in->id)) < 0)
+		return tm_rpc_db_fail(call);
+	if (rc == 1)
+		return tm_rpc_fail(call, TM_E_CONFLICT,
+				   "a project is re-analyzed only before a team is proposed");
+	if (store_get_project(call->db, in->id, call->arena, &p) != TM_DB_OK)
+		return tm_rpc_db_fail(call);
+	call->status = 202;
+	*out = &p->base;
 	return TM_OK;
 }

@@ -14,4 +14,9 @@ enum tm_code rpc_list_projects(struct tm_rpc_call *call, const ProtobufCMessage 
 enum tm_code rpc_project_overview(struct tm_rpc_call *call, const ProtobufCMessage *in,
 				  ProtobufCMessage **out);
 
+enum tm_code rpc_list_tasks(struct tm_rpc_call *call, const ProtobufCMessage *in,
+			    ProtobufCMessage **out);
+enum tm_code rpc_analyze_project(struct tm_rpc_call *call, const ProtobufCMessage *in,
+				 ProtobufCMessage **out);
+
 #endif

@@ -781,6 +781,8 @@ static void test_openapi_describes_every_route(void **state)
 		{"/api/v1/projects", "get"},
 		{"/api/v1/projects/{id}", "get"},
 		{"/api/v1/projects/{id}/overview", "get"},
+		{"/api/v1/projects/{id}/tasks", "get"},
+		{"/api/v1/projects/{id}/analyze", "post"},
 	};
 	(void)state;
 	url(u, sizeof(u), "/api/v1/openapi.json");
