@@ -75,7 +75,7 @@ static void test_independent_tasks_run_in_parallel_up_to_the_team_size(void **st
 	struct plan p;
 	(void)state;
 	for (int i = 0; i < 4; i++) {
-		char key[4];
+		char key[16];
 		snprintf(key, sizeof(key), "T%d", i + 1);
 		task(&p.t[i], key, 40, "mid", "", p.storage[i], p.ptrs[i]);
 	}
