@@ -15,11 +15,11 @@
 
 #include "tm/buf.h"
 #include "tm/gemini.h"
+#include "tm/outbound.h"
 #include "tm/util.h"
 
 #define GM_URL_MAX 1024			 /* bytes of a configured base URL */
 #define GM_WHAT_MAX 192			 /* bytes of "POST /models/<model>:<method>" */
-#define GM_HEADER_VALUE_MAX 64		 /* bytes kept of a Retry-After value */
 #define GM_MESSAGE_MAX 200		 /* bytes of Gemini's error message quoted in err */
 #define GM_STATUS_MAX 48		 /* bytes of Gemini's error status ("RESOURCE_EXHAUSTED") */
 #define GM_QUOTA_ID_MAX 128		 /* bytes of a quotaId quoted in err */
@@ -30,7 +30,6 @@
 #define GM_WAIT_S_MAX 86400		 /* named waits are read up to a day (over any bound) */
 #define GM_REQUEST_MAX (8 * 1024 * 1024) /* bytes of a request; the input limits stay under */
 #define GM_TEMPERATURE "0.2"
-#define GM_USER_AGENT "taskmesh"
 
 /* Finish reasons that mean the answer was withheld, not merely cut. */
 static const char *const blocked_finish_reasons[] = {
@@ -49,13 +48,6 @@ struct gm_call {
 	int max_attempts; /* 1..TM_GEMINI_ATTEMPTS_MAX */
 	int base_ms;	  /* backoff */
 	int cap_ms;
-};
-
-struct gm_reply {
-	long status;			       /* HTTP status, 0 until a response came */
-	struct tm_buf body;		       /* at most TM_GEMINI_BODY_MAX bytes */
-	bool too_big;			       /* the body went past TM_GEMINI_BODY_MAX */
-	char retry_after[GM_HEADER_VALUE_MAX]; /* "" when absent */
 };
 
 /* What one attempt came to. */
@@ -266,87 +258,8 @@ static enum tm_gemini_rc setup_call(const struct tm_gemini_config *c, const char
 
 /* ---- one attempt ------------------------------------------------------------------------ */
 
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
-{
-	struct gm_reply *r = ud;
-	size_t len = size * n;
-
-	if (len > TM_GEMINI_BODY_MAX - r->body.len) {
-		r->too_big = true;
-		return 0; /* aborts the transfer */
-	}
-	tm_buf_append(&r->body, data, len);
-	return r->body.failed ? 0 : len;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *ud)
-{
-	struct gm_reply *r = ud;
-	size_t len = size * n;
-	const char *v, *end = data + len;
-
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response (after a 1xx) */
-		r->retry_after[0] = '\0';
-		return len;
-	}
-	if (len <= 12 || strncasecmp(data, "retry-after:", 12) != 0)
-		return len;
-	v = data + 12;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if ((size_t)(end - v) < sizeof(r->retry_after)) { /* longer is no valid value: ignored */
-		memcpy(r->retry_after, v, (size_t)(end - v));
-		r->retry_after[end - v] = '\0';
-	}
-	return len;
-}
-
-/* Appends a header line to the list; false if out of memory. */
-static bool add_header(struct curl_slist **hl, const char *line)
-{
-	struct curl_slist *t = curl_slist_append(*hl, line);
-
-	if (!t)
-		return false;
-	*hl = t;
-	return true;
-}
-
-static bool set_options(CURL *h, const struct gm_call *q, struct gm_reply *r, struct curl_slist *hl,
-			char *cerr)
-{
-	const char *protocols = q->http ? "https,http" : "https";
-	bool ok = true;
-
-	ok &= curl_easy_setopt(h, CURLOPT_URL, q->url) == CURLE_OK;
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-	ok &= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols) == CURLE_OK;
-#else
-	long mask = CURLPROTO_HTTPS | (q->http ? CURLPROTO_HTTP : 0);
-	(void)protocols;
-	ok &= curl_easy_setopt(h, CURLOPT_PROTOCOLS, mask) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, mask) == CURLE_OK;
-#endif
-	ok &= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)q->timeout_ms) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)q->timeout_ms) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TM_GEMINI_BODY_MAX) ==
-	      CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_USERAGENT, GM_USER_AGENT) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, r) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_HEADERDATA, r) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len) == CURLE_OK;
-	return ok;
-}
+/* The reply header every attempt keeps: captured[0]. */
+static const char *const gm_capture[] = {"retry-after", NULL};
 
 /* Copies s into out with control characters blanked, cut at a code point;
  * "" if s is not valid UTF-8. */
@@ -426,7 +339,7 @@ static void parse_details(const cJSON *details, struct gm_error *e)
 }
 
 /* Whatever of a Google error body can be used; fields stay empty when absent or malformed. */
-static void parse_error(const struct gm_reply *r, struct gm_error *e)
+static void parse_error(const struct tm_outbound_response *r, struct gm_error *e)
 {
 	cJSON *j = r->body.len ? cJSON_ParseWithLength(r->body.data, r->body.len) : NULL;
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "error");
@@ -446,15 +359,16 @@ static void parse_error(const struct gm_reply *r, struct gm_error *e)
 }
 
 /* The wait a Retry-After header names, in ms; -1 if none or unreadable. */
-static int64_t retry_after_ms(const struct gm_reply *r)
+static int64_t retry_after_ms(const struct tm_outbound_response *r)
 {
+	const char *retry_after = r->captured[0];
 	int64_t v;
 
-	if (!r->retry_after[0])
+	if (!retry_after[0])
 		return -1;
-	if (tm_parse_int64(r->retry_after, &v) == 0)
+	if (tm_parse_int64(retry_after, &v) == 0)
 		return v < 0 ? -1 : (v > GM_WAIT_S_MAX ? GM_WAIT_S_MAX : v) * 1000;
-	time_t t = curl_getdate(r->retry_after, NULL);
+	time_t t = curl_getdate(retry_after, NULL);
 	if (t == (time_t)-1)
 		return -1;
 	v = (int64_t)t - (int64_t)time(NULL);
@@ -462,8 +376,8 @@ static int64_t retry_after_ms(const struct gm_reply *r)
 }
 
 /* The verdict on a non-200 status, with err saying why. */
-static struct gm_verdict judge_status(const struct gm_call *q, const struct gm_reply *r, char *err,
-				      size_t errlen)
+static struct gm_verdict judge_status(const struct gm_call *q, const struct tm_outbound_response *r,
+				      char *err, size_t errlen)
 {
 	struct gm_verdict v = {.rc = TM_GEMINI_BAD_RESPONSE, .wait_ms = -1};
 	char hint[GM_QUOTA_ID_MAX + 64] = "";
@@ -507,54 +421,41 @@ static struct gm_verdict judge_status(const struct gm_call *q, const struct gm_r
 
 /*
  * Sends the request once and judges the reply: OK with *json set (the
- * caller deletes it) for a 200 that is JSON, else a verdict with err. The
- * reply r and curl's error buffer cerr[CURL_ERROR_SIZE] belong to the caller,
- * since the handle points at them until it is cleaned up; both are reset here.
+ * caller deletes it) for a 200 that is JSON, else a verdict with err.
+ * headers are the request's header lines, NULL-terminated.
  */
-static struct gm_verdict gm_attempt(CURL *h, const struct gm_call *q, struct curl_slist *hl,
-				    struct gm_reply *r, char *cerr, cJSON **json, char *err,
-				    size_t errlen)
+static struct gm_verdict gm_attempt(const struct gm_call *q, const char *const *headers,
+				    cJSON **json, char *err, size_t errlen)
 {
+	const struct tm_outbound_request oq = {
+		.method = "POST",
+		.url = q->url,
+		.allow_http = q->http,
+		.headers = headers,
+		.body = q->body,
+		.body_len = q->body_len,
+		.timeout_ms = q->timeout_ms,
+		.body_max = TM_GEMINI_BODY_MAX,
+		.capture = gm_capture,
+	};
 	struct gm_verdict v = {.rc = TM_GEMINI_UNAVAILABLE, .wait_ms = -1};
-	CURLcode cc;
+	struct tm_outbound_response r;
+	enum tm_outbound_rc orc = tm_outbound_do(&oq, &r);
 
-	tm_buf_reset(&r->body);
-	r->status = 0;
-	r->too_big = false;
-	r->retry_after[0] = '\0';
-	cerr[0] = '\0';
-	if (!set_options(h, q, r, hl, cerr)) {
-		set_err(err, errlen, "%s: libcurl refused an option (is it older than 7.85?)",
-			q->what);
-		return v;
-	}
-	cc = curl_easy_perform(h);
-	if (cc == CURLE_OK && !r->body.failed) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-		if (r->status != 200) {
-			v = judge_status(q, r, err, errlen);
-		} else if (!(*json = r->body.len ?
-					     cJSON_ParseWithLength(r->body.data, r->body.len) :
-					     NULL)) {
-			set_err(err, errlen, "%s: the reply is not JSON", q->what);
+	if (orc != TM_OUTBOUND_OK) {
+		set_err(err, errlen, "%s: %s", q->what, r.error);
+		if (orc == TM_OUTBOUND_TOO_LARGE)
 			v.rc = TM_GEMINI_BAD_RESPONSE;
-		} else {
-			v.rc = TM_GEMINI_OK;
-		}
-	} else if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		set_err(err, errlen, "%s: reply body larger than %d bytes", q->what,
-			TM_GEMINI_BODY_MAX);
+		v.retry = orc == TM_OUTBOUND_TIMEOUT || orc == TM_OUTBOUND_TRANSPORT;
+	} else if (r.status != 200) {
+		v = judge_status(q, &r, err, errlen);
+	} else if (!(*json = r.body.len ? cJSON_ParseWithLength(r.body.data, r.body.len) : NULL)) {
+		set_err(err, errlen, "%s: the reply is not JSON", q->what);
 		v.rc = TM_GEMINI_BAD_RESPONSE;
-	} else if (r->body.failed) {
-		set_err(err, errlen, "%s: out of memory", q->what);
-	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
-		set_err(err, errlen, "%s: no answer within %d ms", q->what, q->timeout_ms);
-		v.retry = true;
 	} else {
-		set_err(err, errlen, "%s: %s%s%s", q->what, curl_easy_strerror(cc),
-			cerr[0] ? ": " : "", cerr);
-		v.retry = true;
+		v.rc = TM_GEMINI_OK;
 	}
+	tm_buf_free(&r.body);
 	return v;
 }
 
@@ -566,31 +467,18 @@ static struct gm_verdict gm_attempt(CURL *h, const struct gm_call *q, struct cur
 static enum tm_gemini_rc gm_post(const struct gm_call *q, cJSON **json, int *attempts, char *err,
 				 size_t errlen)
 {
-	char key_header[TM_GEMINI_API_KEY_MAX + 32], cerr[CURL_ERROR_SIZE];
+	char key_header[TM_GEMINI_API_KEY_MAX + 32];
+	const char *const headers[] = {"Content-Type: application/json", "Accept: application/json",
+				       key_header, NULL};
 	struct gm_verdict v = {.rc = TM_GEMINI_UNAVAILABLE, .wait_ms = -1};
-	struct gm_reply r;
-	struct curl_slist *hl = NULL;
 	int64_t named_max_ms = (int64_t)TM_GEMINI_NAMED_WAIT_FACTOR * q->cap_ms;
-	CURL *h = curl_easy_init();
 
 	*json = NULL;
 	*attempts = 0;
-	memset(&r, 0, sizeof(r));
-	tm_buf_init(&r.body);
-	if (!h) {
-		set_err(err, errlen, "%s: cannot create a curl handle (out of memory?)", q->what);
-		return TM_GEMINI_UNAVAILABLE;
-	}
 	snprintf(key_header, sizeof(key_header), "x-goog-api-key: %s", q->key);
-	if (!add_header(&hl, "Content-Type: application/json") ||
-	    !add_header(&hl, "Accept: application/json") || !add_header(&hl, key_header) ||
-	    !add_header(&hl, "Expect:")) {
-		set_err(err, errlen, "%s: out of memory", q->what);
-		goto out;
-	}
 	for (int n = 1; n <= q->max_attempts; n++) {
 		*attempts = n;
-		v = gm_attempt(h, q, hl, &r, cerr, json, err, errlen);
+		v = gm_attempt(q, headers, json, err, errlen);
 		if (!v.retry || n == q->max_attempts)
 			break;
 		if (v.wait_ms > named_max_ms) {
@@ -606,13 +494,7 @@ static enum tm_gemini_rc gm_post(const struct gm_call *q, cJSON **json, int *att
 	}
 	if (v.rc != TM_GEMINI_OK && *attempts > 1)
 		add_err(err, errlen, " (after %d attempts)", *attempts);
-out:
 	explicit_bzero(key_header, sizeof(key_header));
-	for (struct curl_slist *t = hl; t; t = t->next)
-		explicit_bzero(t->data, strlen(t->data));
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(h);
-	tm_buf_free(&r.body);
 	return v.rc;
 }
 

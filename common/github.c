@@ -12,12 +12,12 @@
 
 #include "tm/buf.h"
 #include "tm/github.h"
+#include "tm/outbound.h"
 #include "tm/util.h"
 
 #define GH_URL_MAX 1024		     /* bytes of a configured base URL and a path */
 #define GH_CODE_MAX 256		     /* bytes of an OAuth code passed on */
 #define GH_PARAM_MAX 1024	     /* bytes of a redirect_uri, state or client id */
-#define GH_HEADER_VALUE_MAX 64	     /* bytes kept of a rate-limit header value */
 #define GH_OAUTH_ERROR_MAX 64	     /* bytes of an OAuth error code quoted in err */
 #define GH_OAUTH_DESC_MAX 160	     /* bytes of an OAuth error description quoted in err */
 #define GH_EMAILS_MAX 100	     /* entries of /user/emails looked at: one page */
@@ -33,15 +33,6 @@ struct gh_request {
 	const char *auth;    /* "Authorization: Bearer ..." or NULL */
 	const char *form;    /* POST body (x-www-form-urlencoded); NULL for GET */
 	int64_t deadline_ms; /* tm_mono_ms() by which the whole call must be over */
-};
-
-struct gh_reply {
-	long status;			       /* HTTP status, 0 until a response came */
-	struct tm_buf body;		       /* at most TM_GITHUB_BODY_MAX bytes */
-	bool too_big;			       /* the body went past TM_GITHUB_BODY_MAX */
-	char retry_after[GH_HEADER_VALUE_MAX]; /* "" when absent */
-	char remaining[GH_HEADER_VALUE_MAX];   /* x-ratelimit-remaining */
-	char reset[GH_HEADER_VALUE_MAX];       /* x-ratelimit-reset, epoch seconds */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -199,157 +190,55 @@ static int base_url(const char *configured, const char *dflt, char *out, size_t 
 
 /* ---- one request ------------------------------------------------------------------------ */
 
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
-{
-	struct gh_reply *r = ud;
-	size_t len = size * n;
-
-	if (len > TM_GITHUB_BODY_MAX - r->body.len) {
-		r->too_big = true;
-		return 0; /* aborts the transfer */
-	}
-	tm_buf_append(&r->body, data, len);
-	return r->body.failed ? 0 : len;
-}
-
-/* Keeps the value of header `name` (lower case) if line is that header. */
-static void keep_header(const char *line, size_t len, const char *name, char *out)
-{
-	size_t nl = strlen(name);
-	const char *v, *end = line + len;
-
-	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
-		return;
-	v = line + nl + 1;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if ((size_t)(end - v) >= GH_HEADER_VALUE_MAX)
-		return; /* no rate-limit value is that long: ignore it */
-	memcpy(out, v, (size_t)(end - v));
-	out[end - v] = '\0';
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *ud)
-{
-	struct gh_reply *r = ud;
-	size_t len = size * n;
-
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response (after a 1xx) */
-		r->retry_after[0] = r->remaining[0] = r->reset[0] = '\0';
-		return len;
-	}
-	keep_header(data, len, "retry-after", r->retry_after);
-	keep_header(data, len, "x-ratelimit-remaining", r->remaining);
-	keep_header(data, len, "x-ratelimit-reset", r->reset);
-	return len;
-}
-
-/* Appends a header line to the list; false if out of memory. */
-static bool add_header(struct curl_slist **hl, const char *line)
-{
-	struct curl_slist *t = curl_slist_append(*hl, line);
-
-	if (!t)
-		return false;
-	*hl = t;
-	return true;
-}
-
-static bool set_options(CURL *c, const struct gh_request *q, struct gh_reply *r,
-			struct curl_slist *hl, char *cerr, int64_t left_ms)
-{
-	const char *protocols = q->http ? "https,http" : "https";
-	bool ok = true;
-
-	ok &= curl_easy_setopt(c, CURLOPT_URL, q->url) == CURLE_OK;
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-	ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protocols) == CURLE_OK;
-#else
-	long mask = CURLPROTO_HTTPS | (q->http ? CURLPROTO_HTTP : 0);
-	(void)protocols;
-	ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS, mask) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, mask) == CURLE_OK;
-#endif
-	ok &= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)left_ms) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TM_GITHUB_BODY_MAX) ==
-	      CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, TM_GITHUB_USER_AGENT) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, r) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_HEADERDATA, r) == CURLE_OK;
-	ok &= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr) == CURLE_OK;
-	if (q->form) {
-		ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->form) == CURLE_OK;
-		ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-				       (curl_off_t)strlen(q->form)) == CURLE_OK;
-	} else {
-		ok &= curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
-	}
-	return ok;
-}
+/* The reply headers every request keeps, at these indexes of captured[]. */
+enum { GH_RETRY_AFTER, GH_REMAINING, GH_RESET };
+static const char *const gh_capture[] = {"retry-after", "x-ratelimit-remaining",
+					 "x-ratelimit-reset", NULL};
 
 /*
- * Sends one request and collects the reply (any status). Returns OK when a
- * response came, else UNAVAILABLE with err saying why (timeout, connection,
- * body too large). Header lines that held the token are wiped before freeing.
+ * Sends one request and collects the reply (any status) into *r, which the
+ * caller initialized. Returns OK when a response came, else UNAVAILABLE with
+ * err saying why (timeout, connection, body too large). tm_outbound_do wipes
+ * its copy of the header line that holds the token.
  */
-static enum tm_github_rc gh_perform(const struct gh_request *q, struct gh_reply *r, char *err,
-				    size_t errlen)
+static enum tm_github_rc gh_perform(const struct gh_request *q, struct tm_outbound_response *r,
+				    char *err, size_t errlen)
 {
-	char cerr[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hl = NULL;
-	enum tm_github_rc rc = TM_GITHUB_UNAVAILABLE;
+	const char *headers[4];
+	size_t n = 0;
 	int64_t left_ms = q->deadline_ms - tm_mono_ms();
-	CURL *c;
 
 	if (left_ms <= 0) {
 		set_err(err, errlen, "%s: timed out before the request was sent", q->what);
 		return TM_GITHUB_UNAVAILABLE;
 	}
-	c = curl_easy_init();
-	if (!c) {
-		set_err(err, errlen, "%s: cannot create a curl handle", q->what);
-		return TM_GITHUB_UNAVAILABLE;
-	}
-	if (!add_header(&hl, q->rest ? "Accept: application/vnd.github+json" :
-				       "Accept: application/json") ||
-	    (q->rest && !add_header(&hl, "X-GitHub-Api-Version: " GH_API_VERSION)) ||
-	    (q->auth && !add_header(&hl, q->auth)) || !add_header(&hl, "Expect:")) {
-		set_err(err, errlen, "%s: out of memory", q->what);
-		goto out;
-	}
-	if (!set_options(c, q, r, hl, cerr, left_ms)) {
-		set_err(err, errlen, "%s: libcurl refused an option (is it older than 7.85?)",
-			q->what);
-		goto out;
-	}
-	CURLcode cc = curl_easy_perform(c);
-	if (cc == CURLE_OK && !r->body.failed) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-		rc = TM_GITHUB_OK;
-	} else if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+	headers[n++] = q->rest ? "Accept: application/vnd.github+json" : "Accept: application/json";
+	if (q->rest)
+		headers[n++] = "X-GitHub-Api-Version: " GH_API_VERSION;
+	if (q->auth)
+		headers[n++] = q->auth;
+	headers[n] = NULL;
+	const struct tm_outbound_request oq = {
+		.method = q->form ? "POST" : "GET",
+		.url = q->url,
+		.allow_http = q->http,
+		.user_agent = TM_GITHUB_USER_AGENT,
+		.headers = headers,
+		.body = q->form,
+		.body_len = q->form ? strlen(q->form) : 0,
+		.timeout_ms = (int)left_ms, /* at most the configured timeout_ms */
+		.body_max = TM_GITHUB_BODY_MAX,
+		.capture = gh_capture,
+	};
+	enum tm_outbound_rc orc = tm_outbound_do(&oq, r);
+	if (orc == TM_OUTBOUND_OK)
+		return TM_GITHUB_OK;
+	if (orc == TM_OUTBOUND_TOO_LARGE)
 		set_err(err, errlen, "%s: response body larger than %d bytes", q->what,
 			TM_GITHUB_BODY_MAX);
-	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
-		set_err(err, errlen, "%s: no answer within %lld ms", q->what, (long long)left_ms);
-	} else {
-		set_err(err, errlen, "%s: %s%s%s", q->what, curl_easy_strerror(cc),
-			cerr[0] ? ": " : "", cerr);
-	}
-out:
-	for (struct curl_slist *t = hl; t; t = t->next)
-		explicit_bzero(t->data, strlen(t->data));
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	return rc;
+	else
+		set_err(err, errlen, "%s: %s", q->what, r->error);
+	return TM_GITHUB_UNAVAILABLE;
 }
 
 /* ---- status and rate limits ------------------------------------------------------------- */
@@ -363,19 +252,21 @@ static int clamp_wait_s(int64_t s)
 
 /* The wait a rate-limit reply asks for: retry-after (seconds or an HTTP date),
  * else x-ratelimit-reset when x-ratelimit-remaining is 0. -1 if it names none. */
-static int named_wait_s(const struct gh_reply *r)
+static int named_wait_s(const struct tm_outbound_response *r)
 {
+	const char *retry_after = r->captured[GH_RETRY_AFTER];
+	const char *remaining = r->captured[GH_REMAINING], *reset = r->captured[GH_RESET];
 	int64_t now = (int64_t)time(NULL), v;
 
-	if (r->retry_after[0]) {
-		if (tm_parse_int64(r->retry_after, &v) == 0 && v >= 0)
+	if (retry_after[0]) {
+		if (tm_parse_int64(retry_after, &v) == 0 && v >= 0)
 			return clamp_wait_s(v);
-		time_t t = curl_getdate(r->retry_after, NULL);
+		time_t t = curl_getdate(retry_after, NULL);
 		if (t != (time_t)-1)
 			return clamp_wait_s((int64_t)t - now);
 	}
-	if (r->remaining[0] && tm_parse_int64(r->remaining, &v) == 0 && v == 0) {
-		if (r->reset[0] && tm_parse_int64(r->reset, &v) == 0)
+	if (remaining[0] && tm_parse_int64(remaining, &v) == 0 && v == 0) {
+		if (reset[0] && tm_parse_int64(reset, &v) == 0)
 			return clamp_wait_s(v - now);
 		return TM_GITHUB_SECONDARY_LIMIT_WAIT_S;
 	}
@@ -383,7 +274,7 @@ static int named_wait_s(const struct gh_reply *r)
 }
 
 /* True if the body is {"message": "... rate limit ..."} (a secondary limit). */
-static bool says_rate_limit(const struct gh_reply *r)
+static bool says_rate_limit(const struct tm_outbound_response *r)
 {
 	cJSON *j = r->body.len ? cJSON_ParseWithLength(r->body.data, r->body.len) : NULL;
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
@@ -399,7 +290,7 @@ static bool says_rate_limit(const struct gh_reply *r)
  * other 403 UNAUTHORIZED; everything else (3xx included: redirects are not
  * followed) UNAVAILABLE.
  */
-static enum tm_github_rc status_rc(const struct gh_request *q, const struct gh_reply *r,
+static enum tm_github_rc status_rc(const struct gh_request *q, const struct tm_outbound_response *r,
 				   int *wait_s, char *err, size_t errlen)
 {
 	if (r->status == 200)
@@ -437,7 +328,7 @@ static enum tm_github_rc status_rc(const struct gh_request *q, const struct gh_r
 static enum tm_github_rc gh_call(const struct gh_request *q, cJSON **json, int *wait_s, char *err,
 				 size_t errlen)
 {
-	struct gh_reply r;
+	struct tm_outbound_response r;
 	enum tm_github_rc rc;
 
 	memset(&r, 0, sizeof(r));
