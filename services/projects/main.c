@@ -23,6 +23,13 @@ static const struct tm_rpc_method methods[] = {
 	 TM_RPC_TX},
 	{"GetProjectOverview", PB(project_overview_request), PB(projects_overview_part),
 	 rpc_project_overview, 0},
+	{"GetProposal", PB(get_proposal_request), PB(proposal), rpc_get_proposal, 0},
+	{"ApproveProposal", PB(approve_proposal_request), PB(project), rpc_approve_proposal,
+	 TM_RPC_TX},
+	{"AcceptTask", PB(task_action_request), PB(task), rpc_accept_task, TM_RPC_TX},
+	{"DeclineTask", PB(task_action_request), PB(task), rpc_decline_task, TM_RPC_TX},
+	{"UpdateTask", PB(update_task_request), PB(task), rpc_update_task, TM_RPC_TX},
+	{"GetProgress", PB(get_progress_request), PB(progress), rpc_get_progress, 0},
 };
 
 /* Its own ProjectCreated queues the analysis; matching's TeamProposed arrives here too. */
@@ -30,6 +37,7 @@ static const char *const topics[] = {"tm.projects.v1", "tm.matching.v1"};
 
 static const struct tm_event_handler handlers[] = {
 	{PB(project_created), on_project_created},
+	{PB(team_proposed), on_team_proposed},
 };
 
 static struct projects state;

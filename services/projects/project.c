@@ -109,3 +109,41 @@ Taskmesh__V1__ProjectStatus project_status_from_db(const char *s)
 			return map[i].v;
 	return TASKMESH__V1__PROJECT_STATUS__PROJECT_STATUS_UNSPECIFIED;
 }
+
+int project_progress_percent(const int32_t *hours, const int32_t *completion, size_t n)
+{
+	int64_t done = 0, total = 0;
+	for (size_t i = 0; i < n; i++) {
+		total += hours[i];
+		done += (int64_t)hours[i] * completion[i];
+	}
+	return total > 0 ? (int)(done / total) : 0;
+}
+
+void project_milestone_amounts(int64_t total_cents, int64_t out[4])
+{
+	int64_t quarter = total_cents / 4;
+	for (int i = 0; i < 3; i++)
+		out[i] = quarter;
+	out[3] = total_cents - 3 * quarter;
+}
+
+bool project_task_transition_ok(const char *from, const char *to)
+{
+	static const char *const moves[][2] = {
+		{"assigned", "in_progress"}, {"in_progress", "review"}, {"review", "done"},
+		{"review", "in_progress"},   {"in_progress", "done"},
+	};
+	static const char *const working[] = {"assigned", "in_progress", "review"};
+	bool from_working = false;
+	for (size_t i = 0; i < TM_ARRAY_LEN(working); i++)
+		from_working = from_working || strcmp(from, working[i]) == 0;
+	if (!from_working)
+		return false; /* pending/offered tasks are not the developer's yet; done is final */
+	if (strcmp(from, to) == 0)
+		return true;
+	for (size_t i = 0; i < TM_ARRAY_LEN(moves); i++)
+		if (strcmp(moves[i][0], from) == 0 && strcmp(moves[i][1], to) == 0)
+			return true;
+	return false;
+}

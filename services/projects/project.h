@@ -4,6 +4,7 @@
 #define TM_PROJECTS_PROJECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "taskmesh/v1/projects.pb-c.h"
@@ -48,5 +49,18 @@ int project_list_limit(int32_t requested);
 
 /* Project status name <-> enum ("analyzing" <-> PROJECT_STATUS_ANALYZING). */
 Taskmesh__V1__ProjectStatus project_status_from_db(const char *s);
+
+/* Completion of a project in whole percent, weighted by task hours:
+ * floor(Σ hours × completion / Σ hours); 0 for no hours. */
+int project_progress_percent(const int32_t *hours, const int32_t *completion, size_t n);
+
+/* The escrow basis of an approved budget: four milestones of 25 % each, the
+ * rounding remainder on the last, so the amounts sum to total exactly. */
+void project_milestone_amounts(int64_t total_cents, int64_t out[4]);
+
+/* May a task go from one status to another by its developer's hand?
+ * assigned -> in_progress -> review -> done, review -> in_progress (rework);
+ * the same status is allowed (a progress update). */
+bool project_task_transition_ok(const char *from, const char *to);
 
 #endif

@@ -42,5 +42,7 @@ int analysis_worker_start(struct projects *p, char *err, size_t errlen);
 void analysis_worker_stop(struct projects *p);
 /* Event handler: a new project queues its analysis. */
 int on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
+/* team.c: matching proposed a team. */
+int on_team_proposed(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
 
 #endif

@@ -23,10 +23,14 @@ static bool is_client(const struct tm_rpc_call *call)
 	return strcmp(call->role, "client") == 0;
 }
 
-/* Who may see a project: its client and admins (team members once teams exist). */
-static bool may_see(const struct tm_rpc_call *call, const Taskmesh__V1__Project *p)
+/* Who may see a project: its client, admins, and the developers it was offered
+ * to or who work on it (its senior developer included). */
+bool rpc_may_see(struct tm_rpc_call *call, const Taskmesh__V1__Project *p)
 {
-	return is_admin(call) || (is_client(call) && strcmp(p->client_id, call->user_id) == 0);
+	if (is_admin(call) || (is_client(call) && strcmp(p->client_id, call->user_id) == 0))
+		return true;
+	return strcmp(call->role, "developer") == 0 &&
+	       store_is_team_member(call->db, p->id, call->user_id) == 1;
 }
 
 /* The ProjectCreated event of a freshly stored project, into the outbox. */
@@ -78,7 +82,7 @@ enum tm_code rpc_get_project(struct tm_rpc_call *call, const ProtobufCMessage *i
 	if (rc < 0)
 		return tm_rpc_db_fail(call);
 	/* invisible and absent look the same: no probing for other clients' ids */
-	if (rc == 1 || !may_see(call, p))
+	if (rc == 1 || !rpc_may_see(call, p))
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
 	if (store_load_analysis(call->db, p, call->arena) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
@@ -118,9 +122,8 @@ enum tm_code rpc_list_projects(struct tm_rpc_call *call, const ProtobufCMessage 
 	if (in->cursor[0] && parse_cursor(in->cursor, &after_micros, after_id) != 0)
 		return tm_rpc_field_error(call, "cursor", "is not a cursor this API returned");
 	*out = &rep->base;
-	if (!is_admin(call) && !is_client(call))
-		return TM_OK; /* developers see the projects they work on: none until teams exist */
-	if (store_list_projects(call->db, is_admin(call) ? NULL : call->user_id, limit,
+	if (store_list_projects(call->db, is_client(call) ? call->user_id : NULL,
+				is_admin(call) || is_client(call) ? NULL : call->user_id, limit,
 				after_micros, in->cursor[0] ? after_id : NULL, call->arena,
 				rep) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
@@ -140,7 +143,7 @@ enum tm_code rpc_project_overview(struct tm_rpc_call *call, const ProtobufCMessa
 	int rc = store_get_project(call->db, in->id, call->arena, &p);
 	if (rc < 0)
 		return tm_rpc_db_fail(call);
-	if (rc == 1 || !may_see(call, p))
+	if (rc == 1 || !rpc_may_see(call, p))
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
 	if (store_load_analysis(call->db, p, call->arena) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
@@ -163,7 +166,7 @@ enum tm_code rpc_list_tasks(struct tm_rpc_call *call, const ProtobufCMessage *in
 	int rc = store_get_project(call->db, in->id, call->arena, &p);
 	if (rc < 0)
 		return tm_rpc_db_fail(call);
-	if (rc == 1 || !may_see(call, p))
+	if (rc == 1 || !rpc_may_see(call, p))
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
 	if (store_list_tasks(call->db, in->id, call->arena, rep) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
@@ -183,7 +186,7 @@ enum tm_code rpc_analyze_project(struct tm_rpc_call *call, const ProtobufCMessag
 	int rc = store_get_project(call->db, in->id, call->arena, &p);
 	if (rc < 0)
 		return tm_rpc_db_fail(call);
-	if (rc == 1 || !may_see(call, p) || strcmp(p->client_id, call->user_id) != 0)
+	if (rc == 1 || !rpc_may_see(call, p) || strcmp(p->client_id, call->user_id) != 0)
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
 	if ((rc = store_restart_analysis(call->db, in->id)) < 0)
 		return tm_rpc_db_fail(call);

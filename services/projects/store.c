@@ -95,8 +95,8 @@ int store_get_project(struct tm_db *db, const char *id, struct tm_arena *a,
 	return rc;
 }
 
-int store_list_projects(struct tm_db *db, const char *client_id, int limit, int64_t after_micros,
-			const char *after_id, struct tm_arena *a,
+int store_list_projects(struct tm_db *db, const char *client_id, const char *developer_id,
+			int limit, int64_t after_micros, const char *after_id, struct tm_arena *a,
 			Taskmesh__V1__ListProjectsReply *out)
 {
 	char lim[16], micros[24];
@@ -105,15 +105,17 @@ int store_list_projects(struct tm_db *db, const char *client_id, int limit, int6
 	/* one row more than asked tells whether another page exists */
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
 	snprintf(micros, sizeof(micros), "%lld", (long long)after_micros);
-	const char *p[] = {client_id, after_id ? micros : NULL, after_id, lim};
+	const char *p[] = {client_id, after_id ? micros : NULL, after_id, lim, developer_id};
 	int rc = tm_db_query(
 		db, &r,
 		"SELECT " PROJECT_COLUMNS " FROM projects "
 		"WHERE ($1::uuid IS NULL OR client_id = $1::uuid) "
+		"AND ($5::uuid IS NULL OR senior_developer_id = $5::uuid OR id IN "
+		"(SELECT project_id FROM tasks WHERE assigned_developer_id = $5::uuid)) "
 		"AND ($3::uuid IS NULL OR (created_at, id) < "
 		"(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid)) "
 		"ORDER BY created_at DESC, id DESC LIMIT $4::int",
-		4, p);
+		5, p);
 	if (rc != TM_DB_OK)
 		return rc;
 	int n = PQntuples(r);

@@ -13,17 +13,23 @@ int store_insert_project(struct tm_db *db, const char *client_id, const struct n
 int store_get_project(struct tm_db *db, const char *id, struct tm_arena *a,
 		      Taskmesh__V1__Project **out);
 
-/* One page, newest first. client_id NULL lists every project (admin).
+/* One page, newest first: a client's projects, or those a developer works on
+ * (offered or assigned tasks, or senior), or every project (admin: both NULL).
  * after_micros/after_id: the keyset position from a cursor (after_id NULL for
  * the first page). */
-int store_list_projects(struct tm_db *db, const char *client_id, int limit, int64_t after_micros,
-			const char *after_id, struct tm_arena *a,
+int store_list_projects(struct tm_db *db, const char *client_id, const char *developer_id,
+			int limit, int64_t after_micros, const char *after_id, struct tm_arena *a,
 			Taskmesh__V1__ListProjectsReply *out);
 
 #endif
 
 /* ---- analysis (store_analysis.c) ---- */
 #include "tm/ai.h"
+
+/* A PostgreSQL text[] literal ({"a","b"}, quotes and backslashes escaped) in the arena. */
+char *store_text_array(char *const *names, size_t n, struct tm_arena *a);
+/* A JSON array of strings (array_to_json of a text[] column) into the arena. */
+int store_json_strings(const char *json, struct tm_arena *a, char ***out, size_t *n);
 
 /* Loads the project's analysis into p->analysis (left NULL when none). */
 int store_load_analysis(struct tm_db *db, Taskmesh__V1__Project *p, struct tm_arena *a);
@@ -48,3 +54,36 @@ int store_save_analysis(struct tm_db *db, const char *project_id, const struct t
 int store_fail_analysis(struct tm_db *db, const char *project_id, const char *reason);
 /* "analyzed" or "analysis_failed" -> "analyzing" (a new analysis). 1 if not allowed. */
 int store_restart_analysis(struct tm_db *db, const char *project_id);
+
+/* ---- proposals, task work, progress (store_team.c) ---- */
+#include "taskmesh/v1/events.pb-c.h"
+
+/* Stores a TeamProposed for an analyzed (or already proposed, unapproved)
+ * project: offers each task to its developer, status "proposed". Returns 0, or
+ * 1 when the proposal does not fit the project (state, unknown tasks). */
+int store_proposal_save(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev);
+int store_proposal_get(struct tm_db *db, const char *project_id, struct tm_arena *a,
+		       Taskmesh__V1__Proposal **out);
+/* proposed -> approved for the proposal and the project; 1 if there is no
+ * proposal waiting for approval. */
+int store_proposal_approve(struct tm_db *db, const char *project_id);
+
+/* A task with its project's status and client; 1 when none. */
+struct task_row {
+	Taskmesh__V1__Task *task;
+	char project_status[24];
+	char client_id[40];
+	char status[16]; /* the task's status as stored */
+};
+int store_task_get(struct tm_db *db, const char *task_id, struct tm_arena *a, struct task_row *out);
+/* Sets a task's status, developer (NULL clears it) and completion. */
+int store_task_set(struct tm_db *db, const char *task_id, const char *status,
+		   const char *developer_id, int completion);
+int store_progress(struct tm_db *db, const char *project_id, int *percent, int *done, int *total);
+/* Records a milestone; 1 when it was already recorded (announce nothing). */
+int store_milestone_mark(struct tm_db *db, const char *project_id, int percentage);
+int store_milestones(struct tm_db *db, const char *project_id, int32_t out[4], size_t *n);
+/* Moves a project from one status to another; 1 when it was not in `from`. */
+int store_project_move(struct tm_db *db, const char *project_id, const char *from, const char *to);
+/* Is the user a developer on one of the project's tasks (offered or assigned)? */
+int store_is_team_member(struct tm_db *db, const char *project_id, const char *user_id);

@@ -9,8 +9,7 @@
 
 #define RFC3339(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* A PostgreSQL text[] literal: {"a","b"}, quotes and backslashes escaped. */
-static char *text_array(char *const *names, size_t n, struct tm_arena *a)
+char *store_text_array(char *const *names, size_t n, struct tm_arena *a)
 {
 	struct tm_buf b;
 	tm_buf_init(&b);
@@ -31,7 +30,7 @@ static char *text_array(char *const *names, size_t n, struct tm_arena *a)
 }
 
 /* A JSON array of strings (array_to_json of a text[] column) into the arena. */
-static int json_strings(const char *json, struct tm_arena *a, char ***out, size_t *n)
+int store_json_strings(const char *json, struct tm_arena *a, char ***out, size_t *n)
 {
 	cJSON *arr = cJSON_Parse(json);
 	const cJSON *v;
@@ -75,10 +74,11 @@ int store_load_analysis(struct tm_db *db, Taskmesh__V1__Project *p, struct tm_ar
 	an->model = tm_arena_strdup(a, PQgetvalue(r, 0, 7));
 	an->fallback_reason = tm_arena_strdup(a, PQgetvalue(r, 0, 8));
 	an->analyzed_at = tm_arena_strdup(a, PQgetvalue(r, 0, 9));
-	if (json_strings(PQgetvalue(r, 0, 3), a, &an->required_skills, &an->n_required_skills) ||
-	    json_strings(PQgetvalue(r, 0, 4), a, &an->risks, &an->n_risks) ||
-	    json_strings(PQgetvalue(r, 0, 6), a, &an->features, &an->n_features) || !an->summary ||
-	    !an->project_type || !an->complexity || !an->source || !an->model ||
+	if (store_json_strings(PQgetvalue(r, 0, 3), a, &an->required_skills,
+			       &an->n_required_skills) ||
+	    store_json_strings(PQgetvalue(r, 0, 4), a, &an->risks, &an->n_risks) ||
+	    store_json_strings(PQgetvalue(r, 0, 6), a, &an->features, &an->n_features) ||
+	    !an->summary || !an->project_type || !an->complexity || !an->source || !an->model ||
 	    !an->fallback_reason || !an->analyzed_at)
 		rc = TM_DB_ERR;
 	else
@@ -134,9 +134,9 @@ int store_list_tasks(struct tm_db *db, const char *project_id, struct tm_arena *
 		t->completion_percentage = (int32_t)v;
 		t->level = tm_arena_strdup(a, PQgetvalue(r, i, 11));
 		t->project_id = tm_arena_strdup(a, PQgetvalue(r, i, 12));
-		if (json_strings(PQgetvalue(r, i, 4), a, &t->required_skills,
-				 &t->n_required_skills) ||
-		    json_strings(PQgetvalue(r, i, 7), a, &t->depends_on, &t->n_depends_on) ||
+		if (store_json_strings(PQgetvalue(r, i, 4), a, &t->required_skills,
+				       &t->n_required_skills) ||
+		    store_json_strings(PQgetvalue(r, i, 7), a, &t->depends_on, &t->n_depends_on) ||
 		    !t->id || !t->key || !t->title || !t->description || !t->priority ||
 		    !t->assigned_developer_id || !t->level || !t->project_id) {
 			rc = TM_DB_ERR;
@@ -209,8 +209,8 @@ static int insert_task(struct tm_db *db, const char *project_id, const struct tm
 	char pos[16], hours[16];
 	snprintf(pos, sizeof(pos), "%d", position);
 	snprintf(hours, sizeof(hours), "%d", t->hours);
-	char *skills = text_array(t->skills, t->nskills, a);
-	char *deps = text_array(t->depends_on, t->ndepends, a);
+	char *skills = store_text_array(t->skills, t->nskills, a);
+	char *deps = store_text_array(t->depends_on, t->ndepends, a);
 	if (!skills || !deps)
 		return TM_DB_ERR;
 	const char *p[] = {project_id, t->key, pos,	    t->title, t->description,
@@ -254,9 +254,9 @@ int store_save_analysis(struct tm_db *db, const char *project_id, const struct t
 		rc = tm_db_query(db, NULL, "DELETE FROM tasks WHERE project_id = $1", 1, p2);
 	if (rc == TM_DB_OK)
 		rc = tm_db_query(db, NULL, "DELETE FROM analyses WHERE project_id = $1", 1, p2);
-	char *skills = text_array(an->required_skills, an->nskills, a);
-	char *risks = text_array(an->risks, an->nrisks, a);
-	char *features = text_array(an->features, an->nfeatures, a);
+	char *skills = store_text_array(an->required_skills, an->nskills, a);
+	char *risks = store_text_array(an->risks, an->nrisks, a);
+	char *features = store_text_array(an->features, an->nfeatures, a);
 	const char *p3[] = {
 		project_id, an->summary, an->project_type, an->complexity, skills,
 		features,   risks,	 an->source,	   an->model,	   an->fallback_reason};

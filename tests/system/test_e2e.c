@@ -783,6 +783,12 @@ static void test_openapi_describes_every_route(void **state)
 		{"/api/v1/projects/{id}/overview", "get"},
 		{"/api/v1/projects/{id}/tasks", "get"},
 		{"/api/v1/projects/{id}/analyze", "post"},
+		{"/api/v1/projects/{id}/proposal", "get"},
+		{"/api/v1/projects/{id}/proposal/approve", "post"},
+		{"/api/v1/projects/{id}/progress", "get"},
+		{"/api/v1/tasks/{id}/accept", "post"},
+		{"/api/v1/tasks/{id}/decline", "post"},
+		{"/api/v1/tasks/{id}", "patch"},
 	};
 	(void)state;
 	url(u, sizeof(u), "/api/v1/openapi.json");

@@ -1,0 +1,303 @@
+/* tm-projects' SQL for proposals, task work and progress; see store.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "project.h"
+#include "store.h"
+#include "tm/buf.h"
+#include "tm/util.h"
+
+static bool changed_one(PGresult *r)
+{
+	return strcmp(PQcmdTuples(r), "1") == 0;
+}
+
+/* Runs a statement that should change exactly one row; 1 when it changed none. */
+static int exec_one(struct tm_db *db, const char *sql, int n, const char *const *p)
+{
+	PGresult *r = NULL;
+	int rc = tm_db_query(db, &r, sql, n, p);
+	if (rc == TM_DB_OK && !changed_one(r))
+		rc = 1;
+	PQclear(r);
+	return rc;
+}
+
+static int store_assignments(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev)
+{
+	const char *p0[] = {ev->project_id};
+	int rc = tm_db_query(db, NULL, "DELETE FROM proposal_assignments WHERE project_id = $1", 1,
+			     p0);
+	/* tasks not yet taken are offered afresh */
+	if (rc == TM_DB_OK)
+		rc = tm_db_query(
+			db, NULL,
+			"UPDATE tasks SET status = 'pending', assigned_developer_id = NULL, "
+			"updated_at = now() WHERE project_id = $1 AND status IN ('pending', "
+			"'offered')",
+			1, p0);
+	for (size_t i = 0; rc == TM_DB_OK && i < ev->n_assignments; i++) {
+		const Taskmesh__V1__TeamAssignment *a = ev->assignments[i];
+		char score[32];
+		snprintf(score, sizeof(score), "%.6f",
+			 a->match_score < 0 ? 0 :
+			 a->match_score > 1 ? 1 :
+					      a->match_score);
+		const char *p[] = {ev->project_id, a->task_id, a->developer_id, score};
+		if (!tm_uuid_valid(a->task_id) || !tm_uuid_valid(a->developer_id))
+			return 1;
+		rc = exec_one(
+			db,
+			"UPDATE tasks SET status = 'offered', assigned_developer_id = $3, "
+			"updated_at = now() WHERE id = $2 AND project_id = $1 AND status = 'pending'",
+			3, p);
+		if (rc == TM_DB_OK)
+			rc = tm_db_query(db, NULL,
+					 "INSERT INTO proposal_assignments (project_id, task_id, "
+					 "developer_id, match_score) VALUES ($1, $2, $3, $4)",
+					 4, p);
+	}
+	return rc;
+}
+
+int store_proposal_save(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev)
+{
+	struct tm_arena *a = tm_arena_new(0);
+	char cost[24], days[16], *roles = NULL;
+	int rc;
+
+	if (!a || !tm_uuid_valid(ev->project_id) || !tm_uuid_valid(ev->proposal_id) ||
+	    !tm_uuid_valid(ev->senior_developer_id) || ev->total_cost_cents < 0 ||
+	    ev->timeline_days < 0 || strlen(ev->currency) != 3) {
+		tm_arena_free(a);
+		return 1;
+	}
+	roles = store_text_array(ev->roles, ev->n_roles, a);
+	snprintf(cost, sizeof(cost), "%lld", (long long)ev->total_cost_cents);
+	snprintf(days, sizeof(days), "%d", ev->timeline_days);
+	const char *p[] = {ev->project_id, ev->proposal_id, ev->senior_developer_id,
+			   cost,	   ev->currency,    days,
+			   roles};
+	rc = roles ? exec_one(
+			     db,
+			     "UPDATE projects SET status = 'proposed', senior_developer_id = $2, "
+			     "updated_at = now() WHERE id = $1 AND status IN ('analyzed', 'proposed')",
+			     2, (const char *const[]){ev->project_id, ev->senior_developer_id}) :
+		     TM_DB_ERR;
+	if (rc == TM_DB_OK)
+		rc = tm_db_query(
+			db, NULL,
+			"INSERT INTO proposals (project_id, proposal_id, senior_developer_id, "
+			"total_cost_cents, currency, timeline_days, roles) VALUES ($1, $2, $3, "
+			"$4, $5, $6, $7) ON CONFLICT (project_id) DO UPDATE SET proposal_id = $2, "
+			"senior_developer_id = $3, total_cost_cents = $4, currency = $5, "
+			"timeline_days = $6, roles = $7, received_at = now()",
+			7, p);
+	if (rc == TM_DB_OK)
+		rc = store_assignments(db, ev);
+	tm_arena_free(a);
+	return rc;
+}
+
+int store_proposal_get(struct tm_db *db, const char *project_id, struct tm_arena *a,
+		       Taskmesh__V1__Proposal **out)
+{
+	PGresult *r = NULL, *ra = NULL;
+	const char *p[] = {project_id};
+	Taskmesh__V1__Proposal *pr = tm_arena_alloc(a, sizeof(*pr));
+	Taskmesh__V1__TeamStructure *ts = tm_arena_alloc(a, sizeof(*ts));
+	int64_t v = 0;
+
+	*out = NULL;
+	if (!pr || !ts)
+		return TM_DB_ERR;
+	int rc = tm_db_query(db, &r,
+			     "SELECT proposal_id, status, senior_developer_id, total_cost_cents, "
+			     "currency, timeline_days, array_to_json(roles) FROM proposals "
+			     "WHERE project_id = $1",
+			     1, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 0)
+		rc = 1;
+	if (rc == TM_DB_OK)
+		rc = tm_db_query(
+			db, &ra,
+			"SELECT task_id, developer_id, match_score FROM proposal_assignments "
+			"WHERE project_id = $1 ORDER BY task_id",
+			1, p);
+	if (rc != TM_DB_OK)
+		goto out;
+	taskmesh__v1__proposal__init(pr);
+	taskmesh__v1__team_structure__init(ts);
+	pr->proposal_id = tm_arena_strdup(a, PQgetvalue(r, 0, 0));
+	pr->status = strcmp(PQgetvalue(r, 0, 1), "approved") == 0 ?
+			     TASKMESH__V1__PROPOSAL_STATUS__PROPOSAL_STATUS_APPROVED :
+			     TASKMESH__V1__PROPOSAL_STATUS__PROPOSAL_STATUS_PROPOSED;
+	pr->senior_developer_id = tm_arena_strdup(a, PQgetvalue(r, 0, 2));
+	tm_parse_int64(PQgetvalue(r, 0, 3), &pr->total_cost_cents);
+	pr->currency = tm_arena_strdup(a, PQgetvalue(r, 0, 4));
+	tm_parse_int64(PQgetvalue(r, 0, 5), &v);
+	pr->timeline_days = (int32_t)v;
+	pr->team_structure = ts;
+	int n = PQntuples(ra);
+	pr->assignments = tm_arena_alloc(a, ((size_t)n + 1) * sizeof(*pr->assignments));
+	for (int i = 0; pr->assignments && i < n; i++) {
+		Taskmesh__V1__ProposalAssignment *as = tm_arena_alloc(a, sizeof(*as));
+		if (!as)
+			break;
+		taskmesh__v1__proposal_assignment__init(as);
+		as->task_id = tm_arena_strdup(a, PQgetvalue(ra, i, 0));
+		as->developer_id = tm_arena_strdup(a, PQgetvalue(ra, i, 1));
+		as->match_score = strtod(PQgetvalue(ra, i, 2), NULL);
+		pr->assignments[pr->n_assignments++] = as;
+	}
+	if (store_json_strings(PQgetvalue(r, 0, 6), a, &ts->roles, &ts->n_roles) != 0 ||
+	    !pr->assignments || !pr->proposal_id || !pr->senior_developer_id || !pr->currency)
+		rc = TM_DB_ERR;
+	else
+		*out = pr;
+out:
+	PQclear(r);
+	PQclear(ra);
+	return rc;
+}
+
+int store_proposal_approve(struct tm_db *db, const char *project_id)
+{
+	const char *p[] = {project_id};
+	int rc = exec_one(db,
+			  "UPDATE proposals SET status = 'approved', approved_at = now() "
+			  "WHERE project_id = $1 AND status = 'proposed'",
+			  1, p);
+	if (rc == TM_DB_OK)
+		rc = store_project_move(db, project_id, "proposed", "approved");
+	return rc;
+}
+
+int store_task_get(struct tm_db *db, const char *task_id, struct tm_arena *a, struct task_row *out)
+{
+	PGresult *r = NULL;
+	const char *p[] = {task_id};
+	Taskmesh__V1__ListTasksReply one = TASKMESH__V1__LIST_TASKS_REPLY__INIT;
+
+	if (!tm_uuid_valid(task_id))
+		return 1;
+	int rc = tm_db_query(db, &r,
+			     "SELECT t.project_id, p.status, p.client_id, t.status FROM tasks t "
+			     "JOIN projects p ON p.id = t.project_id WHERE t.id = $1",
+			     1, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 0)
+		rc = 1;
+	if (rc == TM_DB_OK) {
+		snprintf(out->project_status, sizeof(out->project_status), "%s",
+			 PQgetvalue(r, 0, 1));
+		snprintf(out->client_id, sizeof(out->client_id), "%s", PQgetvalue(r, 0, 2));
+		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 3));
+		rc = store_list_tasks(db, PQgetvalue(r, 0, 0), a, &one);
+	}
+	for (size_t i = 0; rc == TM_DB_OK && i < one.n_items; i++)
+		if (strcmp(one.items[i]->id, task_id) == 0)
+			out->task = one.items[i];
+	if (rc == TM_DB_OK && !out->task)
+		rc = 1;
+	PQclear(r);
+	return rc;
+}
+
+int store_task_set(struct tm_db *db, const char *task_id, const char *status,
+		   const char *developer_id, int completion)
+{
+	char c[16];
+	snprintf(c, sizeof(c), "%d", completion);
+	const char *p[] = {task_id, status, developer_id, c};
+	return exec_one(db,
+			"UPDATE tasks SET status = $2, assigned_developer_id = $3, "
+			"completion_percentage = $4, updated_at = now() WHERE id = $1",
+			4, p);
+}
+
+int store_progress(struct tm_db *db, const char *project_id, int *percent, int *done, int *total)
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id};
+	int rc = tm_db_query(
+		db, &r,
+		"SELECT estimated_hours, completion_percentage, status = 'done' FROM tasks "
+		"WHERE project_id = $1 ORDER BY position",
+		1, p);
+	if (rc != TM_DB_OK)
+		return rc;
+	int n = PQntuples(r);
+	int32_t hours[TM_AI_TASKS_MAX * 2], completion[TM_AI_TASKS_MAX * 2];
+	*done = 0;
+	*total = n;
+	for (int i = 0; i < n && i < TM_AI_TASKS_MAX * 2; i++) {
+		int64_t h = 0, c = 0;
+		tm_parse_int64(PQgetvalue(r, i, 0), &h);
+		tm_parse_int64(PQgetvalue(r, i, 1), &c);
+		hours[i] = (int32_t)h;
+		completion[i] = (int32_t)c;
+		*done += strcmp(PQgetvalue(r, i, 2), "t") == 0;
+	}
+	*percent = project_progress_percent(
+		hours, completion, (size_t)(n < TM_AI_TASKS_MAX * 2 ? n : TM_AI_TASKS_MAX * 2));
+	PQclear(r);
+	return TM_DB_OK;
+}
+
+int store_milestone_mark(struct tm_db *db, const char *project_id, int percentage)
+{
+	char pct[8];
+	snprintf(pct, sizeof(pct), "%d", percentage);
+	const char *p[] = {project_id, pct};
+	return exec_one(db,
+			"INSERT INTO milestones_reached (project_id, percentage) VALUES ($1, $2) "
+			"ON CONFLICT DO NOTHING",
+			2, p);
+}
+
+int store_milestones(struct tm_db *db, const char *project_id, int32_t out[4], size_t *n)
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id};
+	*n = 0;
+	int rc = tm_db_query(db, &r,
+			     "SELECT percentage FROM milestones_reached WHERE project_id = $1 "
+			     "ORDER BY percentage",
+			     1, p);
+	for (int i = 0; rc == TM_DB_OK && i < PQntuples(r) && *n < 4; i++) {
+		int64_t v = 0;
+		tm_parse_int64(PQgetvalue(r, i, 0), &v);
+		out[(*n)++] = (int32_t)v;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int store_project_move(struct tm_db *db, const char *project_id, const char *from, const char *to)
+{
+	const char *p[] = {project_id, from, to};
+	return exec_one(db,
+			"UPDATE projects SET status = $3, updated_at = now() WHERE id = $1 AND "
+			"status = $2",
+			3, p);
+}
+
+int store_is_team_member(struct tm_db *db, const char *project_id, const char *user_id)
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id, user_id};
+	if (!tm_uuid_valid(user_id))
+		return 0;
+	int rc = tm_db_query(
+		db, &r,
+		"SELECT 1 FROM tasks WHERE project_id = $1 AND assigned_developer_id = $2 "
+		"UNION SELECT 1 FROM projects WHERE id = $1 AND senior_developer_id = $2 "
+		"LIMIT 1",
+		2, p);
+	if (rc != TM_DB_OK)
+		return rc;
+	rc = PQntuples(r) > 0;
+	PQclear(r);
+	return rc;
+}
