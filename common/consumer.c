@@ -23,6 +23,7 @@ struct tm_consumer_loop {
 	struct tm_arena *arena;
 	pthread_t thread;
 	atomic_bool stopping;
+	char why[160]; /* the database's error of the last failed attempt, or "" */
 	struct tm_stat *received, *applied, *duplicates, *ignored, *dead;
 };
 
@@ -51,6 +52,7 @@ static int attempt(struct tm_consumer_loop *l, const struct tm_event_handler *h,
 	}
 	if (claim == TM_INBOX_NEW && h->fn(&ctx, body) == 0 && tm_db_commit(l->db) == TM_DB_OK)
 		return 1;
+	snprintf(l->why, sizeof(l->why), "%s", tm_db_error(l->db)); /* before the rollback */
 	tm_db_rollback(l->db);
 	return -1;
 }
@@ -107,8 +109,9 @@ static bool process(struct tm_consumer_loop *l, const Taskmesh__V1__Event *ev)
 		if (atomic_load(&l->stopping))
 			return false; /* not stored: redelivered after the restart */
 		bool db_down = PQstatus(tm_db_conn(l->db)) != CONNECTION_OK;
-		tm_warn("event %s (%s): attempt %d failed: %s", ev->id, ev->type, n,
-			db_down ? "the database is unreachable" : "the handler reported an error");
+		tm_warn("event %s (%s): attempt %d failed: %s%s%s", ev->id, ev->type, n,
+			db_down ? "the database is unreachable" : "the handler reported an error",
+			!db_down && l->why[0] ? ": " : "", !db_down ? l->why : "");
 		if (!db_down)
 			n++;
 		tm_sleep_ms(

@@ -195,6 +195,8 @@ int tm_db_query(struct tm_db *db, PGresult **res, const char *sql, int nparams,
 
 int tm_db_begin(struct tm_db *db)
 {
+	db->error[0] = '\0'; /* a transaction's errors are its own */
+	db->sqlstate[0] = '\0';
 	int rc = tm_db_query(db, NULL, "BEGIN", 0, NULL);
 	db->in_tx = rc == TM_DB_OK;
 	return rc;

@@ -51,7 +51,8 @@ int tm_db_commit(struct tm_db *db);
 void tm_db_rollback(struct tm_db *db);
 bool tm_db_in_tx(const struct tm_db *db);
 
-const char *tm_db_error(const struct tm_db *db);    /* last error, one line */
+const char *tm_db_error(const struct tm_db *db);    /* last error, one line; "" since
+							  tm_db_begin when none */
 const char *tm_db_sqlstate(const struct tm_db *db); /* last SQLSTATE or "" */
 PGconn *tm_db_conn(struct tm_db *db);		    /* for LISTEN/notify waits */
 const char *tm_db_schema(const struct tm_db *db);   /* the search_path schema or "" */

@@ -52,7 +52,7 @@ struct gw_route gw_routes[] = {
 	{"GET", "/api/v1/projects/{id}/proposal", GW_PROJECTS, "GetProposal",
 	 PB(get_proposal_request), PB(proposal), GW_CLIENT | GW_ADMIN, 0, NULL, NULL},
 	{"POST", "/api/v1/projects/{id}/proposal/approve", GW_PROJECTS, "ApproveProposal",
-	 PB(approve_proposal_request), PB(project), GW_CLIENT, 0, NULL, NULL},
+	 PB(approve_proposal_request), PB(project), GW_CLIENT, GW_IDEMPOTENCY_KEY, NULL, NULL},
 	{"GET", "/api/v1/projects/{id}/progress", GW_PROJECTS, "GetProgress",
 	 PB(get_progress_request), PB(progress), GW_ANY_ROLE, 0, NULL, NULL},
 	{"POST", "/api/v1/tasks/{id}/accept", GW_PROJECTS, "AcceptTask", PB(task_action_request),

@@ -25,7 +25,7 @@ static const struct tm_rpc_method methods[] = {
 	 rpc_project_overview, 0},
 	{"GetProposal", PB(get_proposal_request), PB(proposal), rpc_get_proposal, 0},
 	{"ApproveProposal", PB(approve_proposal_request), PB(project), rpc_approve_proposal,
-	 TM_RPC_TX},
+	 TM_RPC_IDEMPOTENT},
 	{"AcceptTask", PB(task_action_request), PB(task), rpc_accept_task, TM_RPC_TX},
 	{"DeclineTask", PB(task_action_request), PB(task), rpc_decline_task, TM_RPC_TX},
 	{"UpdateTask", PB(update_task_request), PB(task), rpc_update_task, TM_RPC_TX},
@@ -38,6 +38,7 @@ static const char *const topics[] = {"tm.projects.v1", "tm.matching.v1"};
 static const struct tm_event_handler handlers[] = {
 	{PB(project_created), on_project_created},
 	{PB(team_proposed), on_team_proposed},
+	{PB(task_candidates), on_task_candidates},
 };
 
 static struct projects state;

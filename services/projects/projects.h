@@ -44,5 +44,7 @@ void analysis_worker_stop(struct projects *p);
 int on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
 /* team.c: matching proposed a team. */
 int on_team_proposed(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
+/* Matching's fresh candidates for a task no one is left to take: offered to the best. */
+int on_task_candidates(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
 
 #endif

@@ -5,6 +5,7 @@
 #include "project.h"
 #include "tm/arena.h"
 #include "tm/db.h"
+#include "tm/util.h"
 
 /* Results: 0 found/done, 1 not found, < 0 a tm_db_rc. */
 
@@ -59,11 +60,27 @@ int store_restart_analysis(struct tm_db *db, const char *project_id);
 #include "taskmesh/v1/events.pb-c.h"
 
 /* Stores a TeamProposed for an analyzed (or already proposed, unapproved)
- * project: offers each task to its developer, status "proposed". Returns 0, or
- * 1 when the proposal does not fit the project (state, unknown tasks). */
+ * project: offers each task not yet accepted to its developer (or the first
+ * alternate who has not declined it), status "proposed". Returns 0, or 1 when
+ * the proposal does not fit the project (state, unknown tasks, bad ids): then
+ * nothing of it is kept. */
 int store_proposal_save(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev);
 int store_proposal_get(struct tm_db *db, const char *project_id, struct tm_arena *a,
 		       Taskmesh__V1__Proposal **out);
+/* Replaces a task's candidates (best first) by c, keeping those who declined
+ * it (they are never offered it again); 1 when a developer id is not a UUID. */
+int store_candidates_set(struct tm_db *db, const char *task_id, Taskmesh__V1__Candidate *const *c,
+			 size_t n);
+/* Records that the developer declined the task. */
+int store_candidate_decline(struct tm_db *db, const char *task_id, const char *developer_id);
+/* Offers a pending task to its best candidate who has not declined it and
+ * records them in the proposal; next is "" when no one is left (the task
+ * stays pending, out of the proposal). */
+int store_offer_next(struct tm_db *db, const char *project_id, const char *task_id,
+		     char next[TM_UUID_LEN + 1]);
+/* Is the task of this project pending with no one offered it, in a project
+ * that has a team (proposed, approved or in progress)? 0 yes, 1 no. */
+int store_task_waiting(struct tm_db *db, const char *project_id, const char *task_id);
 /* proposed -> approved for the proposal and the project; 1 if there is no
  * proposal waiting for approval. */
 int store_proposal_approve(struct tm_db *db, const char *project_id);

@@ -24,12 +24,132 @@ static int exec_one(struct tm_db *db, const char *sql, int n, const char *const 
 	return rc;
 }
 
+/* A match score as SQL text, held to 0..1. */
+static void score_text(double v, char out[32])
+{
+	snprintf(out, 32, "%.6f", v < 0 ? 0 : v > 1 ? 1 : v);
+}
+
+int store_candidates_set(struct tm_db *db, const char *task_id, Taskmesh__V1__Candidate *const *c,
+			 size_t n)
+{
+	const char *p0[] = {task_id};
+	for (size_t i = 0; i < n; i++)
+		if (!tm_uuid_valid(c[i]->developer_id))
+			return 1;
+	int rc = tm_db_query(
+		db, NULL, "DELETE FROM task_candidates WHERE task_id = $1 AND declined_at IS NULL",
+		1, p0);
+	for (size_t i = 0; rc == TM_DB_OK && i < n; i++) {
+		char rank[24], score[32];
+		snprintf(rank, sizeof(rank), "%zu", i);
+		score_text(c[i]->match_score, score);
+		const char *p[] = {task_id, c[i]->developer_id, rank, score};
+		/* a developer who declined the task stays declined */
+		rc = tm_db_query(db, NULL,
+				 "INSERT INTO task_candidates (task_id, developer_id, rank, "
+				 "match_score) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+				 4, p);
+	}
+	return rc;
+}
+
+int store_candidate_decline(struct tm_db *db, const char *task_id, const char *developer_id)
+{
+	const char *p[] = {task_id, developer_id};
+	return tm_db_query(db, NULL,
+			   "INSERT INTO task_candidates (task_id, developer_id, rank, match_score, "
+			   "declined_at) VALUES ($1, $2, 2147483647, 0, now()) ON CONFLICT "
+			   "(task_id, developer_id) DO UPDATE SET declined_at = now()",
+			   2, p);
+}
+
+int store_offer_next(struct tm_db *db, const char *project_id, const char *task_id,
+		     char next[TM_UUID_LEN + 1])
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id, task_id};
+	next[0] = '\0';
+	int rc =
+		tm_db_query(db, &r,
+			    "SELECT developer_id, match_score FROM task_candidates WHERE task_id = "
+			    "$1 AND declined_at IS NULL ORDER BY rank, developer_id LIMIT 1",
+			    1, (const char *const[]){task_id});
+	if (rc != TM_DB_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		/* no one left: the task waits for matching's TaskCandidates */
+		return tm_db_query(db, NULL,
+				   "DELETE FROM proposal_assignments WHERE project_id = $1 AND "
+				   "task_id = $2",
+				   2, p);
+	}
+	snprintf(next, TM_UUID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+	const char *q[] = {project_id, task_id, next, PQgetvalue(r, 0, 1)};
+	rc = exec_one(db,
+		      "UPDATE tasks SET status = 'offered', assigned_developer_id = $3, "
+		      "updated_at = now() WHERE id = $2 AND project_id = $1 AND status = 'pending'",
+		      3, q);
+	if (rc == TM_DB_OK) /* the proposal shows who holds each task now */
+		rc = tm_db_query(
+			db, NULL,
+			"INSERT INTO proposal_assignments (project_id, task_id, "
+			"developer_id, match_score) SELECT $1::uuid, $2::uuid, $3::uuid, "
+			"$4::double precision FROM proposals "
+			"WHERE project_id = $1 ON CONFLICT (project_id, task_id) DO UPDATE "
+			"SET developer_id = $3, match_score = $4",
+			4, q);
+	PQclear(r);
+	if (rc == 1)
+		next[0] = '\0';
+	return rc;
+}
+
+int store_task_waiting(struct tm_db *db, const char *project_id, const char *task_id)
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id, task_id};
+	if (!tm_uuid_valid(project_id) || !tm_uuid_valid(task_id))
+		return 1;
+	int rc = tm_db_query(
+		db, &r,
+		"SELECT 1 FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = $2 AND "
+		"t.project_id = $1 AND t.status = 'pending' AND t.assigned_developer_id IS NULL "
+		"AND p.status IN ('proposed', 'approved', 'in_progress')",
+		2, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 0)
+		rc = 1;
+	PQclear(r);
+	return rc;
+}
+
+/* The status of a task of the project; 1 when the project has no such task. */
+static int task_status(struct tm_db *db, const char *project_id, const char *task_id,
+		       char status[16])
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id, task_id};
+	if (!tm_uuid_valid(task_id))
+		return 1;
+	int rc = tm_db_query(db, &r, "SELECT status FROM tasks WHERE id = $2 AND project_id = $1",
+			     2, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 0)
+		rc = 1;
+	if (rc == TM_DB_OK)
+		snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
 static int store_assignments(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev)
 {
 	const char *p0[] = {ev->project_id};
-	int rc = tm_db_query(db, NULL, "DELETE FROM proposal_assignments WHERE project_id = $1", 1,
-			     p0);
-	/* tasks not yet taken are offered afresh */
+	/* tasks not yet taken are offered afresh; a task a developer accepted stays theirs */
+	int rc = tm_db_query(db, NULL,
+			     "DELETE FROM proposal_assignments a USING tasks t WHERE a.project_id "
+			     "= $1 AND t.id = a.task_id AND t.status IN ('pending', 'offered')",
+			     1, p0);
 	if (rc == TM_DB_OK)
 		rc = tm_db_query(
 			db, NULL,
@@ -39,24 +159,23 @@ static int store_assignments(struct tm_db *db, const Taskmesh__V1__TeamProposed 
 			1, p0);
 	for (size_t i = 0; rc == TM_DB_OK && i < ev->n_assignments; i++) {
 		const Taskmesh__V1__TeamAssignment *a = ev->assignments[i];
-		char score[32];
-		snprintf(score, sizeof(score), "%.6f",
-			 a->match_score < 0 ? 0 :
-			 a->match_score > 1 ? 1 :
-					      a->match_score);
-		const char *p[] = {ev->project_id, a->task_id, a->developer_id, score};
-		if (!tm_uuid_valid(a->task_id) || !tm_uuid_valid(a->developer_id))
-			return 1;
-		rc = exec_one(
-			db,
-			"UPDATE tasks SET status = 'offered', assigned_developer_id = $3, "
-			"updated_at = now() WHERE id = $2 AND project_id = $1 AND status = 'pending'",
-			3, p);
+		Taskmesh__V1__Candidate first = TASKMESH__V1__CANDIDATE__INIT;
+		Taskmesh__V1__Candidate *c[1 + 16];
+		char status[16], next[TM_UUID_LEN + 1];
+		size_t n = 0;
+
+		if ((rc = task_status(db, ev->project_id, a->task_id, status)) != TM_DB_OK)
+			break;
+		if (strcmp(status, "pending") != 0)
+			continue; /* accepted before this proposal */
+		first.developer_id = a->developer_id;
+		first.match_score = a->match_score;
+		c[n++] = &first;
+		for (size_t k = 0; k < a->n_alternates && n < TM_ARRAY_LEN(c); k++)
+			c[n++] = a->alternates[k];
+		rc = store_candidates_set(db, a->task_id, c, n);
 		if (rc == TM_DB_OK)
-			rc = tm_db_query(db, NULL,
-					 "INSERT INTO proposal_assignments (project_id, task_id, "
-					 "developer_id, match_score) VALUES ($1, $2, $3, $4)",
-					 4, p);
+			rc = store_offer_next(db, ev->project_id, a->task_id, next);
 	}
 	return rc;
 }
@@ -74,6 +193,11 @@ int store_proposal_save(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev)
 		return 1;
 	}
 	roles = store_text_array(ev->roles, ev->n_roles, a);
+	/* a proposal that does not fit leaves nothing behind (the inbox row stays) */
+	if (tm_db_query(db, NULL, "SAVEPOINT proposal", 0, NULL) != TM_DB_OK) {
+		tm_arena_free(a);
+		return TM_DB_ERR;
+	}
 	snprintf(cost, sizeof(cost), "%lld", (long long)ev->total_cost_cents);
 	snprintf(days, sizeof(days), "%d", ev->timeline_days);
 	const char *p[] = {ev->project_id, ev->proposal_id, ev->senior_developer_id,
@@ -96,6 +220,10 @@ int store_proposal_save(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev)
 			7, p);
 	if (rc == TM_DB_OK)
 		rc = store_assignments(db, ev);
+	if (rc == 1 && tm_db_query(db, NULL, "ROLLBACK TO SAVEPOINT proposal", 0, NULL) != TM_DB_OK)
+		rc = TM_DB_ERR;
+	if (rc >= 0 && tm_db_query(db, NULL, "RELEASE SAVEPOINT proposal", 0, NULL) != TM_DB_OK)
+		rc = TM_DB_ERR;
 	tm_arena_free(a);
 	return rc;
 }

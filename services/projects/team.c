@@ -191,28 +191,80 @@ enum tm_code rpc_accept_task(struct tm_rpc_call *call, const ProtobufCMessage *i
 	return reply_task(call, in->id, out);
 }
 
+/* TaskOffered: a task went to its next candidate (after a decline, or from
+ * matching's fresh candidates). */
+static int announce_offer(struct tm_db *db, const char *project_id, const char *task_id,
+			  const char *developer_id, const char *trace_id)
+{
+	Taskmesh__V1__TaskOffered ev = TASKMESH__V1__TASK_OFFERED__INIT;
+	ev.project_id = (char *)project_id;
+	ev.task_id = (char *)task_id;
+	ev.developer_id = (char *)developer_id;
+	return tm_outbox_add(db, PROJECTS_TOPIC, project_id, &ev.base, PROJECTS_SOURCE, trace_id,
+			     NULL);
+}
+
 enum tm_code rpc_decline_task(struct tm_rpc_call *call, const ProtobufCMessage *in_msg,
 			      ProtobufCMessage **out)
 {
 	const Taskmesh__V1__TaskActionRequest *in = (const Taskmesh__V1__TaskActionRequest *)in_msg;
 	Taskmesh__V1__TaskDeclined ev = TASKMESH__V1__TASK_DECLINED__INIT;
 	struct task_row row;
+	char next[TM_UUID_LEN + 1];
 	enum tm_code code = my_task(call, in->id, &row);
 
 	if (code != TM_OK)
 		return code;
 	if (strcmp(row.status, "offered") != 0)
 		return tm_rpc_fail(call, TM_E_CONFLICT, "the task is %s, not offered", row.status);
+	/* to the next candidate who has not declined it, or back to pending for matching */
+	if (store_candidate_decline(call->db, in->id, call->user_id) != TM_DB_OK ||
+	    store_task_set(call->db, in->id, "pending", NULL, 0) != TM_DB_OK ||
+	    store_offer_next(call->db, row.task->project_id, in->id, next) != TM_DB_OK)
+		return tm_rpc_db_fail(call);
 	ev.project_id = row.task->project_id;
 	ev.task_id = row.task->id;
 	ev.developer_id = (char *)call->user_id;
 	ev.n_required_skills = row.task->n_required_skills;
 	ev.required_skills = row.task->required_skills;
-	/* back to pending: matching offers it to its next match (TaskDeclined) */
-	if (store_task_set(call->db, in->id, "pending", NULL, 0) != TM_DB_OK ||
-	    announce(call, row.task->project_id, &ev.base) != TM_DB_OK)
+	ev.offered_to = next;
+	if (announce(call, row.task->project_id, &ev.base) != TM_DB_OK ||
+	    (next[0] && announce_offer(call->db, row.task->project_id, in->id, next,
+				       call->req->request_id) != TM_DB_OK))
 		return tm_rpc_db_fail(call);
 	return reply_task(call, in->id, out);
+}
+
+int on_task_candidates(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
+{
+	const Taskmesh__V1__TaskCandidates *ev = (const Taskmesh__V1__TaskCandidates *)body;
+	char next[TM_UUID_LEN + 1];
+	int rc = store_task_waiting(ctx->db, ev->project_id, ev->task_id);
+
+	if (rc == 1) { /* offered again already, accepted, or not this project's */
+		tm_info("candidates for task %s of project %s: the task is not waiting; ignored",
+			ev->task_id, ev->project_id);
+		return 0;
+	}
+	if (rc == TM_DB_OK)
+		rc = store_candidates_set(ctx->db, ev->task_id, ev->candidates, ev->n_candidates);
+	if (rc == 1) {
+		tm_warn("candidates for task %s: a developer id is not a UUID; ignored",
+			ev->task_id);
+		return 0;
+	}
+	if (rc == TM_DB_OK)
+		rc = store_offer_next(ctx->db, ev->project_id, ev->task_id, next);
+	if (rc == TM_DB_OK && next[0])
+		rc = announce_offer(ctx->db, ev->project_id, ev->task_id, next,
+				    ctx->event->trace_id);
+	if (rc != TM_DB_OK)
+		return -1;
+	if (next[0])
+		tm_info("task %s offered to its next candidate", ev->task_id);
+	else
+		tm_warn("task %s: every candidate has declined it; waiting for more", ev->task_id);
+	return 0;
 }
 
 /* Announces each milestone the progress has reached, once; completes the

@@ -2,8 +2,9 @@
  * After the analysis: a team proposal from matching (the test plays matching
  * by writing TeamProposed into matching's outbox, which its relay publishes
  * on tm.matching.v1), the client's approval, developers accepting, declining
- * and working on tasks, progress weighted by hours, MilestoneReached at
- * 25/50/75/100 % exactly once, and ProjectCompleted.
+ * (a decline hands the task to the next match; when none is left matching's
+ * TaskCandidates does) and working on tasks, progress weighted by hours,
+ * MilestoneReached at 25/50/75/100 % exactly once, and ProjectCompleted.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 
 #include "../support/http.h"
 #include "../support/stack.h"
+#include "taskmesh/v1/envelope.pb-c.h"
 #include "taskmesh/v1/events.pb-c.h"
 #include "tm/db.h"
 #include "tm/outbox.h"
@@ -27,11 +29,13 @@
 #define MAX_TASKS 40
 
 static struct tm_test_stack stack;
-static char client_id[TM_UUID_LEN + 1], dev_a[TM_UUID_LEN + 1], dev_b[TM_UUID_LEN + 1];
-static char client_tok[1024], dev_a_tok[1024], dev_b_tok[1024], stranger_tok[1024];
-static char project[TM_UUID_LEN + 1];
+static char client_id[TM_UUID_LEN + 1], dev_a[TM_UUID_LEN + 1], dev_b[TM_UUID_LEN + 1],
+	dev_c[TM_UUID_LEN + 1];
+static char client_tok[1024], dev_a_tok[1024], dev_b_tok[1024], dev_c_tok[1024], stranger_tok[1024];
+static char project[TM_UUID_LEN + 1], proposal[TM_UUID_LEN + 1];
 static char task_ids[MAX_TASKS][TM_UUID_LEN + 1];
 static int task_hours[MAX_TASKS], ntasks;
+static const char *holder[MAX_TASKS]; /* the token of the developer each task is offered to */
 
 static int setup(void **state)
 {
@@ -43,10 +47,12 @@ static int setup(void **state)
 	tm_uuid_v4(client_id);
 	tm_uuid_v4(dev_a);
 	tm_uuid_v4(dev_b);
+	tm_uuid_v4(dev_c);
 	tm_uuid_v4(who);
 	http_mint_token(stack.jwt_secret, client_id, "client", client_tok, sizeof(client_tok));
 	http_mint_token(stack.jwt_secret, dev_a, "developer", dev_a_tok, sizeof(dev_a_tok));
 	http_mint_token(stack.jwt_secret, dev_b, "developer", dev_b_tok, sizeof(dev_b_tok));
+	http_mint_token(stack.jwt_secret, dev_c, "developer", dev_c_tok, sizeof(dev_c_tok));
 	http_mint_token(stack.jwt_secret, who, "developer", stranger_tok, sizeof(stranger_tok));
 	return 0;
 }
@@ -80,25 +86,61 @@ static const char *jstr(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-/* TeamProposed into matching's outbox: its relay publishes it, tm-projects consumes it. */
-static void propose(const char *senior)
+/* An event into matching's outbox, as matching would: its relay publishes it on
+ * tm.matching.v1 and tm-projects consumes it. Returns once tm-projects has
+ * taken it (its inbox has the event). */
+static void as_matching(const ProtobufCMessage *ev)
 {
 	struct tm_db *db;
-	char err[256], proposal[TM_UUID_LEN + 1];
+	PGresult *r = NULL;
+	char err[256], id[TM_UUID_LEN + 1];
+	assert_int_equal(tm_db_open(&db, stack.database_url, "matching", err, sizeof(err)), 0);
+	assert_int_equal(tm_db_begin(db), 0);
+	assert_int_equal(tm_outbox_add(db, "tm.matching.v1", project, ev, "tm-matching", NULL, id),
+			 0);
+	assert_int_equal(tm_db_commit(db), 0);
+	const char *p[] = {id};
+	for (int i = 0; i < 300; i++) {
+		assert_int_equal(
+			tm_db_query(db, &r,
+				    "SELECT count(*) FROM projects.inbox WHERE event_id = $1", 1,
+				    p),
+			0);
+		bool taken = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+		PQclear(r);
+		if (taken)
+			break;
+		tm_sleep_ms(50);
+	}
+	tm_db_close(db);
+}
+
+/* TeamProposed: dev_a the even tasks, dev_b the odd ones; task 0 has dev_b as
+ * its alternate. bad_task: one assignment names a task of no project. */
+static void propose(const char *senior, bool bad_task, char id[TM_UUID_LEN + 1])
+{
 	Taskmesh__V1__TeamProposed ev = TASKMESH__V1__TEAM_PROPOSED__INIT;
 	Taskmesh__V1__TeamAssignment as[MAX_TASKS], *ap[MAX_TASKS];
-	char *roles[] = {"senior developer", "full-stack developer"};
+	Taskmesh__V1__Candidate alt = TASKMESH__V1__CANDIDATE__INIT, *alts[] = {&alt};
+	char *roles[] = {"senior developer", "full-stack developer"}, unknown[TM_UUID_LEN + 1];
 
-	tm_uuid_v4(proposal);
+	tm_uuid_v4(id);
+	tm_uuid_v4(unknown);
+	alt.developer_id = dev_b;
+	alt.match_score = 0.7;
 	for (int i = 0; i < ntasks; i++) {
 		taskmesh__v1__team_assignment__init(&as[i]);
-		as[i].task_id = task_ids[i];
+		as[i].task_id = bad_task && i == ntasks - 1 ? unknown : task_ids[i];
 		as[i].developer_id = i % 2 ? dev_b : dev_a;
 		as[i].match_score = 0.8;
+		if (i == 0) {
+			as[i].n_alternates = 1;
+			as[i].alternates = alts;
+		}
 		ap[i] = &as[i];
 	}
 	ev.project_id = project;
-	ev.proposal_id = proposal;
+	ev.proposal_id = id;
 	ev.senior_developer_id = (char *)senior;
 	ev.n_assignments = (size_t)ntasks;
 	ev.assignments = ap;
@@ -107,13 +149,23 @@ static void propose(const char *senior)
 	ev.timeline_days = 30;
 	ev.n_roles = 2;
 	ev.roles = roles;
-	assert_int_equal(tm_db_open(&db, stack.database_url, "matching", err, sizeof(err)), 0);
-	assert_int_equal(tm_db_begin(db), 0);
-	assert_int_equal(tm_outbox_add(db, "tm.matching.v1", project, &ev.base, "tm-matching", NULL,
-				       NULL),
-			 0);
-	assert_int_equal(tm_db_commit(db), 0);
-	tm_db_close(db);
+	as_matching(&ev.base);
+}
+
+/* The task as its project's task list shows it to the client. */
+static cJSON *task_of_project(int i)
+{
+	char path[2048];
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/tasks", project);
+	cJSON *list = call("GET", path, client_tok, NULL, 200), *it, *found = NULL;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items"))
+	{
+		if (strcmp(jstr(it, "id"), task_ids[i]) == 0)
+			found = cJSON_Duplicate(it, true);
+	}
+	cJSON_Delete(list);
+	assert_non_null(found);
+	return found;
 }
 
 /* Polls a project path until a string field has a value (bounded). */
@@ -128,6 +180,37 @@ static void wait_field(const char *path, const char *tok, const char *field, con
 		tm_sleep_ms(50);
 	}
 	fail_msg("%s: %s never became %s", path, field, want);
+}
+
+/* The body of the last event of a type tm-projects announced for the project. */
+static Taskmesh__V1__Event *last_announced(const char *type)
+{
+	struct tm_db *db;
+	PGresult *r = NULL;
+	char err[256];
+	const char *p[] = {project, type};
+	assert_int_equal(tm_db_open(&db, stack.database_url, "projects", err, sizeof(err)), 0);
+	assert_int_equal(tm_db_query(db, &r,
+				     "SELECT encode(payload, 'hex') FROM outbox WHERE subject = $1 "
+				     "AND type = $2 ORDER BY id DESC LIMIT 1",
+				     2, p),
+			 0);
+	assert_int_equal(PQntuples(r), 1);
+	const char *hex = PQgetvalue(r, 0, 0);
+	size_t n = strlen(hex) / 2;
+	uint8_t *bytes = malloc(n + 1);
+	assert_non_null(bytes);
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = 0;
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		bytes[i] = (uint8_t)v;
+	}
+	Taskmesh__V1__Event *ev = taskmesh__v1__event__unpack(NULL, n, bytes);
+	free(bytes);
+	PQclear(r);
+	tm_db_close(db);
+	assert_non_null(ev);
+	return ev;
 }
 
 /* Events of a type in tm-projects' outbox for the project (what it announced). */
@@ -182,7 +265,9 @@ static void test_a_proposal_from_matching_offers_every_task(void **state)
 {
 	char path[2048];
 	(void)state;
-	propose(dev_a);
+	propose(dev_a, false, proposal);
+	for (int i = 0; i < ntasks; i++)
+		holder[i] = i % 2 ? dev_b_tok : dev_a_tok;
 	snprintf(path, sizeof(path), "/api/v1/projects/%s", project);
 	wait_field(path, client_tok, "status", "proposed");
 	snprintf(path, sizeof(path), "/api/v1/projects/%s/proposal", project);
@@ -203,16 +288,132 @@ static void test_a_proposal_from_matching_offers_every_task(void **state)
 	cJSON_Delete(list);
 }
 
-static void test_the_client_approves_once_with_the_escrow_basis(void **state)
+static void test_a_proposal_that_does_not_fit_changes_nothing(void **state)
+{
+	char path[2048], other[TM_UUID_LEN + 1];
+	(void)state;
+	propose(dev_b, true, other); /* names a task the project does not have */
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/proposal", project);
+	cJSON *pr = call("GET", path, client_tok, NULL, 200);
+	assert_string_equal(jstr(pr, "proposalId"), proposal);
+	assert_string_equal(jstr(pr, "seniorDeveloperId"), dev_a);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(pr, "assignments")),
+			 ntasks);
+	cJSON_Delete(pr);
+	cJSON *t = task_of_project(ntasks - 1);
+	assert_string_equal(jstr(t, "status"), "offered");
+	cJSON_Delete(t);
+}
+
+static void test_a_decline_offers_the_task_to_the_next_match(void **state)
 {
 	char path[2048];
 	(void)state;
+	snprintf(path, sizeof(path), "/api/v1/tasks/%s/decline", task_ids[0]);
+	cJSON *t = call("POST", path, dev_a_tok, NULL, 200);
+	assert_string_equal(jstr(t, "status"), "offered");
+	assert_string_equal(jstr(t, "assignedDeveloperId"), dev_b); /* the alternate */
+	cJSON_Delete(t);
+	Taskmesh__V1__Event *e = last_announced("taskmesh.v1.TaskDeclined");
+	Taskmesh__V1__TaskDeclined *d =
+		taskmesh__v1__task_declined__unpack(NULL, e->body.len, e->body.data);
+	assert_non_null(d);
+	assert_string_equal(d->developer_id, dev_a);
+	assert_string_equal(d->offered_to, dev_b);
+	cJSON *t0 = task_of_project(0); /* matching gets the skills to match on */
+	assert_int_equal(d->n_required_skills, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+						       t0, "requiredSkills")));
+	cJSON_Delete(t0);
+	taskmesh__v1__task_declined__free_unpacked(d, NULL);
+	taskmesh__v1__event__free_unpacked(e, NULL);
+	cJSON_Delete(call("POST", path, dev_a_tok, NULL, 404)); /* not dev_a's any more */
+
+	/* the alternate declines too: no one is left, the task waits for matching */
+	t = call("POST", path, dev_b_tok, NULL, 200);
+	assert_string_equal(jstr(t, "status"), "pending");
+	assert_string_equal(jstr(t, "assignedDeveloperId"), "");
+	cJSON_Delete(t);
+	e = last_announced("taskmesh.v1.TaskDeclined");
+	d = taskmesh__v1__task_declined__unpack(NULL, e->body.len, e->body.data);
+	assert_string_equal(d->offered_to, "");
+	taskmesh__v1__task_declined__free_unpacked(d, NULL);
+	taskmesh__v1__event__free_unpacked(e, NULL);
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/proposal", project);
+	cJSON *pr = call("GET", path, client_tok, NULL, 200);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(pr, "assignments")),
+			 ntasks - 1);
+	cJSON_Delete(pr);
+
+	/* matching's fresh candidates: those who declined are passed over */
+	Taskmesh__V1__TaskCandidates tc = TASKMESH__V1__TASK_CANDIDATES__INIT;
+	Taskmesh__V1__Candidate c[3], *cp[3];
+	const char *who[] = {dev_a, dev_b, dev_c};
+	for (int i = 0; i < 3; i++) {
+		taskmesh__v1__candidate__init(&c[i]);
+		c[i].developer_id = (char *)who[i];
+		c[i].match_score = 0.9 - 0.1 * i;
+		cp[i] = &c[i];
+	}
+	tc.project_id = project;
+	tc.task_id = task_ids[0];
+	tc.n_candidates = 3;
+	tc.candidates = cp;
+	as_matching(&tc.base);
+	t = task_of_project(0);
+	assert_string_equal(jstr(t, "status"), "offered");
+	assert_string_equal(jstr(t, "assignedDeveloperId"), dev_c);
+	cJSON_Delete(t);
+	holder[0] = dev_c_tok;
+	assert_int_equal(announced("taskmesh.v1.TaskOffered"), 2);
+	assert_int_equal(announced("taskmesh.v1.TaskDeclined"), 2);
+}
+
+static void test_the_client_approves_once_with_the_escrow_basis(void **state)
+{
+	char path[2048];
+	struct http_resp r;
+	(void)state;
 	snprintf(path, sizeof(path), "/api/v1/projects/%s/proposal/approve", project);
-	cJSON *p = call("POST", path, client_tok, NULL, 200);
-	assert_string_equal(jstr(p, "status"), "approved");
-	cJSON_Delete(p);
-	cJSON_Delete(call("POST", path, client_tok, NULL, 409)); /* twice */
+	cJSON_Delete(call("POST", path, dev_a_tok, NULL, 403)); /* clients approve */
+	/* a retry with the same Idempotency-Key replays the approval */
+	char u[2200], auth[1100];
+	snprintf(u, sizeof(u), "%s%s", stack.gateway_url, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", client_tok);
+	const char *h[] = {auth, "Idempotency-Key: approve-1", NULL};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(http_do("POST", u, h, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_non_null(strstr(r.body, "\"status\":\"approved\""));
+		http_resp_free(&r);
+	}
+	cJSON_Delete(call("POST", path, client_tok, NULL, 409)); /* approving again */
 	assert_int_equal(announced("taskmesh.v1.ProposalApproved"), 1);
+
+	Taskmesh__V1__Event *e = last_announced("taskmesh.v1.ProposalApproved");
+	Taskmesh__V1__ProposalApproved *a =
+		taskmesh__v1__proposal_approved__unpack(NULL, e->body.len, e->body.data);
+	assert_non_null(a);
+	assert_string_equal(a->client_id, client_id);
+	assert_string_equal(a->proposal_id, proposal);
+	assert_int_equal(a->budget_cents, 1000003);
+	assert_int_equal(a->n_milestones, 4);
+	int64_t sum = 0;
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(a->milestones[i]->percentage, 25 * (int)(i + 1));
+		sum += a->milestones[i]->amount_cents;
+	}
+	assert_int_equal(a->milestones[0]->amount_cents, 250000);
+	assert_int_equal(a->milestones[3]->amount_cents, 250003);
+	assert_int_equal(sum, 1000003);
+	assert_int_equal(a->n_assignments, (size_t)ntasks);
+	bool dev_c_on_team = false; /* the team as it stands, after the declines */
+	for (size_t i = 0; i < a->n_assignments; i++)
+		dev_c_on_team = dev_c_on_team ||
+				(strcmp(a->assignments[i]->task_id, task_ids[0]) == 0 &&
+				 strcmp(a->assignments[i]->developer_id, dev_c) == 0);
+	assert_true(dev_c_on_team);
+	taskmesh__v1__proposal_approved__free_unpacked(a, NULL);
+	taskmesh__v1__event__free_unpacked(e, NULL);
 }
 
 static void test_developers_accept_and_decline_only_their_offers(void **state)
@@ -221,16 +422,17 @@ static void test_developers_accept_and_decline_only_their_offers(void **state)
 	(void)state;
 	/* dev_a's offers are the even tasks, dev_b's the odd ones */
 	snprintf(path, sizeof(path), "/api/v1/tasks/%s/accept", task_ids[1]);
-	cJSON_Delete(call("POST", path, dev_a_tok, NULL, 404)); /* not offered to dev_a */
+	cJSON_Delete(call("POST", path, dev_a_tok, NULL, 404));	 /* not offered to dev_a */
+	cJSON_Delete(call("POST", path, client_tok, NULL, 403)); /* developers only */
 	for (int i = 0; i < ntasks; i++) {
 		snprintf(path, sizeof(path), "/api/v1/tasks/%s/accept", task_ids[i]);
-		cJSON *t = call("POST", path, i % 2 ? dev_b_tok : dev_a_tok, NULL, 200);
+		cJSON *t = call("POST", path, holder[i], NULL, 200);
 		assert_string_equal(jstr(t, "status"), "assigned");
 		cJSON_Delete(t);
 	}
-	snprintf(path, sizeof(path), "/api/v1/tasks/%s/accept", task_ids[0]);
+	snprintf(path, sizeof(path), "/api/v1/tasks/%s/accept", task_ids[2]);
 	cJSON_Delete(call("POST", path, dev_a_tok, NULL, 409)); /* not offered any more */
-	snprintf(path, sizeof(path), "/api/v1/tasks/%s/decline", task_ids[0]);
+	snprintf(path, sizeof(path), "/api/v1/tasks/%s/decline", task_ids[2]);
 	cJSON_Delete(call("POST", path, dev_a_tok, NULL, 409));
 	assert_int_equal(announced("taskmesh.v1.TaskAccepted"), ntasks);
 }
@@ -239,13 +441,16 @@ static void test_bad_task_updates_are_refused(void **state)
 {
 	char path[2048];
 	(void)state;
-	snprintf(path, sizeof(path), "/api/v1/tasks/%s", task_ids[0]);
+	snprintf(path, sizeof(path), "/api/v1/tasks/%s", task_ids[2]);
 	cJSON_Delete(call("PATCH", path, dev_b_tok, "{\"status\":\"in_progress\"}", 404));
 	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"status\":\"done\",\"x\":1}", 400));
 	cJSON_Delete(
 		call("PATCH", path, dev_a_tok, "{\"status\":\"review\"}", 400)); /* skips a step */
 	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"completionPercentage\":101}", 400));
+	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"completionPercentage\":-1}", 400));
 	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"status\":\"pending\"}", 400));
+	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"status\":\"finished\"}", 400));
+	cJSON_Delete(call("PATCH", path, dev_a_tok, "[1]", 400));
 }
 
 static void test_progress_is_weighted_by_hours_and_milestones_are_announced_once(void **state)
@@ -257,7 +462,7 @@ static void test_progress_is_weighted_by_hours_and_milestones_are_announced_once
 		total += task_hours[i];
 	snprintf(progress_path, sizeof(progress_path), "/api/v1/projects/%s/progress", project);
 	for (int i = 0; i < ntasks; i++) {
-		const char *tok = i % 2 ? dev_b_tok : dev_a_tok;
+		const char *tok = holder[i];
 		snprintf(path, sizeof(path), "/api/v1/tasks/%s", task_ids[i]);
 		cJSON_Delete(call("PATCH", path, tok,
 				  "{\"status\":\"in_progress\","
@@ -296,7 +501,7 @@ static void test_progress_is_weighted_by_hours_and_milestones_are_announced_once
 	assert_string_equal(jstr(p, "status"), "completed");
 	cJSON_Delete(p);
 	/* done is final */
-	snprintf(path, sizeof(path), "/api/v1/tasks/%s", task_ids[0]);
+	snprintf(path, sizeof(path), "/api/v1/tasks/%s", task_ids[2]);
 	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"status\":\"in_progress\"}", 400));
 }
 
@@ -305,6 +510,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_an_analyzed_project_has_tasks),
 		cmocka_unit_test(test_a_proposal_from_matching_offers_every_task),
+		cmocka_unit_test(test_a_proposal_that_does_not_fit_changes_nothing),
+		cmocka_unit_test(test_a_decline_offers_the_task_to_the_next_match),
 		cmocka_unit_test(test_the_client_approves_once_with_the_escrow_basis),
 		cmocka_unit_test(test_developers_accept_and_decline_only_their_offers),
 		cmocka_unit_test(test_bad_task_updates_are_refused),
