@@ -93,6 +93,10 @@ struct task_row {
 	char status[16]; /* the task's status as stored */
 };
 int store_task_get(struct tm_db *db, const char *task_id, struct tm_arena *a, struct task_row *out);
+/* Locks the project of a task until the transaction ends, so the task moves of
+ * one project happen one at a time (progress and milestones see them all);
+ * 1 when there is no such task. */
+int store_task_lock_project(struct tm_db *db, const char *task_id);
 /* Sets a task's status, developer (NULL clears it) and completion. */
 int store_task_set(struct tm_db *db, const char *task_id, const char *status,
 		   const char *developer_id, int completion);

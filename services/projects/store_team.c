@@ -332,6 +332,22 @@ int store_task_get(struct tm_db *db, const char *task_id, struct tm_arena *a, st
 	return rc;
 }
 
+int store_task_lock_project(struct tm_db *db, const char *task_id)
+{
+	PGresult *r = NULL;
+	const char *p[] = {task_id};
+	if (!tm_uuid_valid(task_id))
+		return 1;
+	int rc = tm_db_query(db, &r,
+			     "SELECT 1 FROM projects p JOIN tasks t ON t.project_id = p.id WHERE "
+			     "t.id = $1 FOR UPDATE OF p",
+			     1, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 0)
+		rc = 1;
+	PQclear(r);
+	return rc;
+}
+
 int store_task_set(struct tm_db *db, const char *task_id, const char *status,
 		   const char *developer_id, int completion)
 {

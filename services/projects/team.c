@@ -148,11 +148,16 @@ enum tm_code rpc_approve_proposal(struct tm_rpc_call *call, const ProtobufCMessa
 	return TM_OK;
 }
 
-/* The task if it is offered to, or worked on by, the caller; NOT_FOUND otherwise. */
+/* The task if it is offered to, or worked on by, the caller; NOT_FOUND
+ * otherwise. Its project stays locked until the call's transaction ends: two
+ * developers finishing the last two tasks at once must not each see the other's
+ * task unfinished (and the 100 % milestone never announced). */
 static enum tm_code my_task(struct tm_rpc_call *call, const char *id, struct task_row *row)
 {
 	memset(row, 0, sizeof(*row));
-	int rc = store_task_get(call->db, id, call->arena, row);
+	int rc = store_task_lock_project(call->db, id);
+	if (rc == TM_DB_OK)
+		rc = store_task_get(call->db, id, call->arena, row);
 	if (rc < 0)
 		return tm_rpc_db_fail(call);
 	if (rc == 1 || strcmp(row->task->assigned_developer_id, call->user_id) != 0)
@@ -239,7 +244,9 @@ int on_task_candidates(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
 {
 	const Taskmesh__V1__TaskCandidates *ev = (const Taskmesh__V1__TaskCandidates *)body;
 	char next[TM_UUID_LEN + 1];
-	int rc = store_task_waiting(ctx->db, ev->project_id, ev->task_id);
+	int rc = store_task_lock_project(ctx->db, ev->task_id); /* against a racing decline */
+	if (rc == TM_DB_OK)
+		rc = store_task_waiting(ctx->db, ev->project_id, ev->task_id);
 
 	if (rc == 1) { /* offered again already, accepted, or not this project's */
 		tm_info("candidates for task %s of project %s: the task is not waiting; ignored",

@@ -65,17 +65,6 @@ static struct fake_gemini_request rec; /* large: one copy at a time */
 
 /* ---- fixture ----------------------------------------------------------------------------- */
 
-static int group_setup(void **state)
-{
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	curl_global_cleanup();
-	return 0;
-}
-
 static int setup(void **state)
 {
 	memset(&fx, 0, sizeof(fx));
@@ -990,5 +979,5 @@ int main(void)
 
 	if (only && *only)
 		cmocka_set_test_filter(only);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, http_group_setup, http_group_teardown);
 }

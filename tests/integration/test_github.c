@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "../support/http.h"
 #include "../support/fake_github.h"
 #include "tm/github.h"
 #include "tm/util.h"
@@ -54,17 +55,6 @@ static struct fixture fx;
 static const char *const secrets[] = {FAKE_GITHUB_CLIENT_SECRET, OCTO_TOKEN, NOMAIL_TOKEN};
 
 /* ---- fixture ----------------------------------------------------------------------------- */
-
-static int group_setup(void **state)
-{
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	curl_global_cleanup();
-	return 0;
-}
 
 static int setup(void **state)
 {
@@ -816,5 +806,5 @@ int main(void)
 
 	if (only && *only)
 		cmocka_set_test_filter(only);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, http_group_setup, http_group_teardown);
 }

@@ -31,6 +31,8 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "../support/http.h"
+#include "../support/mhd_reply.h"
 #include "tm/buf.h"
 #include "tm/outbound.h"
 #include "tm/util.h"
@@ -125,23 +127,6 @@ static bool stopping(struct server *s)
 	return yes;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned int status,
-				  struct MHD_Response *r)
-{
-	enum MHD_Result ret;
-
-	if (!r)
-		return MHD_NO;
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static struct MHD_Response *text(const char *body)
-{
-	return MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-}
-
 static ssize_t chunk(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct chunked *ch = cls;
@@ -174,57 +159,57 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const c
 	int64_t n;
 
 	if (strcmp(url, "/echo") == 0)
-		return send_reply(c, 200, text("hello"));
+		return mhd_send_reply(c, 200, mhd_text("hello", NULL));
 	if ((n = path_number(url, "/status/")) >= 100 && n < 600) {
 		snprintf(line, sizeof(line), "status %lld", (long long)n);
-		return send_reply(c, (unsigned int)n, text(line));
+		return mhd_send_reply(c, (unsigned int)n, mhd_text(line, NULL));
 	}
 	if ((n = path_number(url, "/bytes/")) >= 0 && n <= REPLY_MAX) {
 		char *b = malloc((size_t)n + 1);
 		if (!b)
 			return MHD_NO;
 		memset(b, 'b', (size_t)n);
-		return send_reply(c, 200,
-				  MHD_create_response_from_buffer((size_t)n, b,
-								  MHD_RESPMEM_MUST_FREE));
+		return mhd_send_reply(c, 200,
+				      MHD_create_response_from_buffer((size_t)n, b,
+								      MHD_RESPMEM_MUST_FREE));
 	}
 	if ((n = path_number(url, "/chunked/")) >= 0 && n <= REPLY_MAX) {
 		struct chunked *ch = malloc(sizeof(*ch));
 		if (!ch)
 			return MHD_NO;
 		ch->left = (size_t)n;
-		return send_reply(c, 200,
-				  MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, chunk,
-								    ch, free));
+		return mhd_send_reply(c, 200,
+				      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+									chunk, ch, free));
 	}
 	if (strcmp(url, "/headers") == 0) {
 		char long_value[TM_OUTBOUND_VALUE_MAX + 8];
 		memset(long_value, 'v', sizeof(long_value) - 1);
 		long_value[sizeof(long_value) - 1] = '\0';
-		r = text("ok");
+		r = mhd_text("ok", NULL);
 		if (r) {
 			MHD_add_response_header(r, "Retry-After", "7");
 			MHD_add_response_header(r, "X-RateLimit-Remaining", "0");
 			MHD_add_response_header(r, "x-ratelimit-reset", "1700000000");
 			MHD_add_response_header(r, "X-Long", long_value);
 		}
-		return send_reply(c, 200, r);
+		return mhd_send_reply(c, 200, r);
 	}
 	if (strcmp(url, "/slow") == 0) {
 		for (int waited = 0; waited < SLOW_ANSWER_MS && !stopping(s);
 		     waited += POLL_STEP_MS)
 			tm_sleep_ms(POLL_STEP_MS);
-		return send_reply(c, 200, text("late"));
+		return mhd_send_reply(c, 200, mhd_text("late", NULL));
 	}
 	if (strcmp(url, "/redirect") == 0) {
-		r = text("");
+		r = mhd_text("", NULL);
 		pthread_mutex_lock(&s->mu);
 		if (r)
 			MHD_add_response_header(r, "Location", s->location);
 		pthread_mutex_unlock(&s->mu);
-		return send_reply(c, 302, r);
+		return mhd_send_reply(c, 302, r);
 	}
-	return send_reply(c, 404, text("not found"));
+	return mhd_send_reply(c, 404, mhd_text("not found", NULL));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -348,17 +333,6 @@ static int sent_header(const char *name, char *out, size_t outlen)
 }
 
 /* ---- fixture ----------------------------------------------------------------------------- */
-
-static int group_setup(void **state)
-{
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	curl_global_cleanup();
-	return 0;
-}
 
 static int setup(void **state)
 {
@@ -781,5 +755,5 @@ int main(void)
 
 	if (only && *only)
 		cmocka_set_test_filter(only);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, http_group_setup, http_group_teardown);
 }

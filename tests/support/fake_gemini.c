@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 
 #include "fake_gemini.h"
+#include "mhd_reply.h"
 
 #define FGM_KEY_MAX 256		    /* bytes of the expected API key */
 #define FGM_URL_MAX 64		    /* "http://127.0.0.1:PORT" */
@@ -270,35 +271,12 @@ static void record(struct fake_gemini *fg, struct MHD_Connection *c, const char 
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
-/* Queues a reply and releases it; r may be NULL (out of memory: close). */
-static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned int status,
-				  struct MHD_Response *r)
-{
-	enum MHD_Result ret;
-
-	if (!r)
-		return MHD_NO;
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static struct MHD_Response *text_response(const char *body, const char *content_type)
-{
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-
-	if (r)
-		MHD_add_response_header(r, "Content-Type", content_type);
-	return r;
-}
-
 /* Sends j (deleted here) as the JSON body, with an optional Retry-After. */
 static enum MHD_Result send_json_wait(struct MHD_Connection *c, unsigned int status, cJSON *j,
 				      int retry_after_s)
 {
 	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-	struct MHD_Response *r = s ? text_response(s, "application/json; charset=UTF-8") : NULL;
+	struct MHD_Response *r = s ? mhd_text(s, "application/json; charset=UTF-8") : NULL;
 	char v[32];
 
 	if (r && retry_after_s > 0) {
@@ -307,7 +285,7 @@ static enum MHD_Result send_json_wait(struct MHD_Connection *c, unsigned int sta
 	}
 	cJSON_free(s);
 	cJSON_Delete(j);
-	return send_reply(c, status, r);
+	return mhd_send_reply(c, status, r);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int status, cJSON *j)
@@ -399,7 +377,7 @@ static enum MHD_Result send_huge(struct MHD_Connection *c)
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "application/json; charset=UTF-8");
-	return send_reply(c, 200, r);
+	return mhd_send_reply(c, 200, r);
 }
 
 /* JSON of the wrong types for what the method should answer. */
@@ -476,25 +454,24 @@ static enum MHD_Result send_fault(struct fake_gemini *fg, struct MHD_Connection 
 		return send_error(c, 503, "UNAVAILABLE",
 				  "The model is overloaded. Please try again later.");
 	case FAKE_GEMINI_BAD_JSON:
-		return send_reply(
+		return mhd_send_reply(
 			c, 200,
-			text_response("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
-				      "\"{\\\"summ",
-				      "application/json; charset=UTF-8"));
+			mhd_text("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+				 "\"{\\\"summ",
+				 "application/json; charset=UTF-8"));
 	case FAKE_GEMINI_WRONG_SHAPE:
-		return send_reply(c, 200,
-				  text_response(wrong_shape(method),
-						"application/json; charset=UTF-8"));
+		return mhd_send_reply(
+			c, 200, mhd_text(wrong_shape(method), "application/json; charset=UTF-8"));
 	case FAKE_GEMINI_BLOCKED_PROMPT:
 		return send_blocked(c, true, model);
 	case FAKE_GEMINI_FINISH_SAFETY:
 		return send_blocked(c, false, model);
 	case FAKE_GEMINI_REDIRECT:
 		snprintf(location, sizeof(location), "%s/elsewhere", fg->url);
-		r = text_response("", "text/html; charset=UTF-8");
+		r = mhd_text("", "text/html; charset=UTF-8");
 		if (r)
 			MHD_add_response_header(r, "Location", location);
-		return send_reply(c, 302, r);
+		return mhd_send_reply(c, 302, r);
 	case FAKE_GEMINI_HUGE_BODY:
 		return send_huge(c);
 	case FAKE_GEMINI_OK:

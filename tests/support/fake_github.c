@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "fake_github.h"
+#include "mhd_reply.h"
 
 #define FG_TOKEN_MAX 256	   /* bytes of a registered token */
 #define FG_TEXT_MAX 512		   /* bytes of a registered login, name, e-mail, code, URL */
@@ -288,28 +289,12 @@ static void record(struct fake_github *fg, struct MHD_Connection *c, const char 
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
-/* Queues a reply and releases it; r may be NULL (out of memory: close). */
-static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned int status,
-				  struct MHD_Response *r)
-{
-	enum MHD_Result ret;
-
-	if (!r)
-		return MHD_NO;
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 static struct MHD_Response *text_response(const char *body, const char *content_type)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r = mhd_text(body, content_type);
 
-	if (r) {
-		MHD_add_response_header(r, "Content-Type", content_type);
+	if (r)
 		MHD_add_response_header(r, "Server", "GitHub.com");
-	}
 	return r;
 }
 
@@ -337,7 +322,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int status, 
 		rate_headers(r, false, 3600);
 	cJSON_free(s);
 	cJSON_Delete(j);
-	return send_reply(c, status, r);
+	return mhd_send_reply(c, status, r);
 }
 
 /* {"message": m, "documentation_url": ...} with status. */
@@ -367,7 +352,7 @@ static enum MHD_Result send_huge(struct MHD_Connection *c)
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-	return send_reply(c, 200, r);
+	return mhd_send_reply(c, 200, r);
 }
 
 /* JSON of the wrong types for what the path should answer. */
@@ -394,15 +379,16 @@ static enum MHD_Result send_fault(struct MHD_Connection *c, const struct fg_faul
 	case FAKE_GITHUB_503:
 		return send_message(c, 503, "Service Unavailable");
 	case FAKE_GITHUB_BAD_JSON:
-		return send_reply(c, 200, text_response("{\"login\":\"octo", "application/json"));
+		return mhd_send_reply(c, 200,
+				      text_response("{\"login\":\"octo", "application/json"));
 	case FAKE_GITHUB_WRONG_SHAPE:
-		return send_reply(c, 200, text_response(wrong_shape(path), "application/json"));
+		return mhd_send_reply(c, 200, text_response(wrong_shape(path), "application/json"));
 	case FAKE_GITHUB_RATE_LIMIT:
 		r = text_response("{\"message\":\"API rate limit exceeded for user ID 1.\","
 				  "\"documentation_url\":\"" FG_DOCS "\"}",
 				  "application/json; charset=utf-8");
 		rate_headers(r, true, f->reset_in_s);
-		return send_reply(c, 403, r);
+		return mhd_send_reply(c, 403, r);
 	case FAKE_GITHUB_TOO_MANY:
 		r = text_response("{\"message\":\"You have exceeded a secondary rate limit. Please "
 				  "wait a few minutes before you try again.\"}",
@@ -410,18 +396,19 @@ static enum MHD_Result send_fault(struct MHD_Connection *c, const struct fg_faul
 		snprintf(v, sizeof(v), "%d", f->retry_after_s);
 		if (r)
 			MHD_add_response_header(r, "retry-after", v);
-		return send_reply(c, 429, r);
+		return mhd_send_reply(c, 429, r);
 	case FAKE_GITHUB_SECONDARY_LIMIT:
-		return send_reply(c, 403,
-				  text_response("{\"message\":\"You have exceeded a secondary rate "
-						"limit. Please wait a few minutes before you try "
-						"again.\"}",
-						"application/json; charset=utf-8"));
+		return mhd_send_reply(
+			c, 403,
+			text_response("{\"message\":\"You have exceeded a secondary rate "
+				      "limit. Please wait a few minutes before you try "
+				      "again.\"}",
+				      "application/json; charset=utf-8"));
 	case FAKE_GITHUB_REDIRECT:
 		r = text_response("", "text/html; charset=utf-8");
 		if (r)
 			MHD_add_response_header(r, "Location", f->location);
-		return send_reply(c, 302, r);
+		return mhd_send_reply(c, 302, r);
 	case FAKE_GITHUB_HUGE_BODY:
 		return send_huge(c);
 	case FAKE_GITHUB_OK:
@@ -515,7 +502,7 @@ static enum MHD_Result send_oauth(struct MHD_Connection *c, bool json, const cha
 	for (char *p = form; *p; p++)
 		if (*p == ' ')
 			*p = '+';
-	return send_reply(c, 200, text_response(form, "application/x-www-form-urlencoded"));
+	return mhd_send_reply(c, 200, text_response(form, "application/x-www-form-urlencoded"));
 }
 
 static enum MHD_Result oauth_token(struct fake_github *fg, struct MHD_Connection *c,

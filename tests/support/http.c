@@ -119,3 +119,16 @@ void http_mint_token(const char *secret, const char *sub, const char *role, char
 	c.exp = c.iat + 900;
 	tm_jwt_sign(secret, strlen(secret), &c, out, outlen);
 }
+
+int http_group_setup(void **state)
+{
+	(void)state;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+int http_group_teardown(void **state)
+{
+	(void)state;
+	curl_global_cleanup();
+	return 0;
+}

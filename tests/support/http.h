@@ -26,4 +26,9 @@ void http_resp_free(struct http_resp *r);
 void http_mint_token(const char *secret, const char *sub, const char *role, char *out,
 		     size_t outlen);
 
+/* cmocka group setup/teardown for tests that drive libcurl themselves:
+ * curl_global_init once before the group, curl_global_cleanup after. */
+int http_group_setup(void **state);
+int http_group_teardown(void **state);
+
 #endif

@@ -1,0 +1,17 @@
+/* Replies for the loopback HTTP servers the tests run (the fakes of outside
+ * APIs and throwaway servers), on libmicrohttpd. */
+#ifndef TM_TEST_MHD_REPLY_H
+#define TM_TEST_MHD_REPLY_H
+
+#include <microhttpd.h>
+
+/* Queues a reply and releases it; r may be NULL (out of memory: the
+ * connection is closed). */
+enum MHD_Result mhd_send_reply(struct MHD_Connection *c, unsigned int status,
+			       struct MHD_Response *r);
+
+/* A reply holding a copy of body, with Content-Type content_type (none when
+ * NULL); NULL when out of memory. */
+struct MHD_Response *mhd_text(const char *body, const char *content_type);
+
+#endif
