@@ -173,10 +173,13 @@ const char *tm_type_name(const ProtobufCMessageDescriptor *desc)
 
 #include "tm/consumer.h"
 #include "tm/rpc_client.h"
+#include "tm/stats.h"
+#include "tm/taxonomy.h"
 
 struct service_settings {
 	const char *rpc_url;
 	int64_t rpc_workers;
+	const char *taxonomy_dir;
 };
 
 /* TM_<NAME>_RPC and TM_RPC_WORKERS, then the service's own settings. */
@@ -199,6 +202,17 @@ static size_t service_items(const struct tm_service_def *def, struct service_set
 					NULL,
 					false,
 					"RPC worker threads, each with a PostgreSQL connection"};
+	if (def->taxonomy)
+		out[n++] = (struct tm_cfg_item){"TM_TAXONOMY_DIR",
+						TM_CFG_STRING,
+						"",
+						&ss->taxonomy_dir,
+						0,
+						4000,
+						NULL,
+						false,
+						"skill taxonomy: skills.tsv and skill_edges.tsv "
+						"(empty: TM_MIGRATIONS_DIR/seed)"};
 	for (size_t i = 0; i < def->nconfig && n < DAEMON_CFG_MAX - 16; i++)
 		out[n++] = def->config[i];
 	return n;
@@ -241,6 +255,30 @@ static int ping_self(const char *name, const char *url)
 	return status;
 }
 
+/* The taxonomy for d, with its size as gauges; prints why on failure. */
+static int load_taxonomy(struct tm_daemon *d, const char *dir, struct tm_taxonomy **out)
+{
+	char err[512], seed[4096];
+	if (!dir[0]) { /* the reference data ships beside the migrations */
+		snprintf(seed, sizeof(seed), "%s/seed", d->cfg.migrations_dir);
+		dir = seed;
+	}
+	if (tm_taxonomy_load(out, dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: cannot load the skill taxonomy: %s\n", d->daemon_name, err);
+		return -1;
+	}
+	d->taxonomy = *out;
+	tm_stat_set(tm_stat_register("tm_taxonomy_skills", "Skills in the loaded taxonomy",
+				     TM_STAT_GAUGE, NULL, NULL),
+		    (int64_t)tm_taxonomy_count(*out));
+	tm_stat_set(tm_stat_register("tm_taxonomy_edges", "Edges in the loaded taxonomy",
+				     TM_STAT_GAUGE, NULL, NULL),
+		    (int64_t)tm_taxonomy_edge_count(*out));
+	tm_info("skill taxonomy: %zu skills, %zu edges from %s", tm_taxonomy_count(*out),
+		tm_taxonomy_edge_count(*out), dir);
+	return 0;
+}
+
 int tm_service_main(const struct tm_service_def *def, int argc, char **argv)
 {
 	struct tm_daemon d;
@@ -250,6 +288,7 @@ int tm_service_main(const struct tm_service_def *def, int argc, char **argv)
 	struct tm_rpc_server *rpc = NULL;
 	struct tm_consumer_loop *loop = NULL;
 	void *state = NULL;
+	struct tm_taxonomy *taxonomy = NULL;
 	int status = 1;
 
 	size_t n = service_items(def, &ss, rpc_env, sizeof(rpc_env), items);
@@ -263,6 +302,8 @@ int tm_service_main(const struct tm_service_def *def, int argc, char **argv)
 	int rc = tm_daemon_start(&d, def->name, items, n, argc, argv);
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
+	if (def->taxonomy && load_taxonomy(&d, ss.taxonomy_dir, &taxonomy) != 0)
+		goto out_daemon;
 	if (def->init && def->init(&d, &state, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tm-%s: %s\n", def->name, err);
 		goto out_daemon;
@@ -307,6 +348,7 @@ out_state:
 	if (def->fini && state)
 		def->fini(state);
 out_daemon:
+	tm_taxonomy_free(taxonomy);
 	tm_daemon_stop(&d);
 	if (status == 0)
 		tm_info("stopped");

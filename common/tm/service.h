@@ -36,6 +36,8 @@ struct tm_daemon_config {
 	int64_t shutdown_timeout_ms;	  /* TM_SHUTDOWN_TIMEOUT_MS: bound on draining work */
 };
 
+struct tm_taxonomy;
+
 struct tm_daemon {
 	const char *name;     /* "projects" */
 	const char *schema;   /* owned schema: the name, "identity" for the gateway */
@@ -44,6 +46,9 @@ struct tm_daemon {
 	struct tm_daemon_config cfg;
 	struct tm_outbox_relay *relay;
 	int64_t started_mono_ms;
+	/* the skill taxonomy, for services whose def asks for it (else NULL);
+	 * loaded before init, freed after fini */
+	const struct tm_taxonomy *taxonomy;
 };
 
 /*
@@ -87,6 +92,10 @@ struct tm_service_def {
 	size_t nsubscribe;
 	const struct tm_event_handler *handlers;
 	size_t nhandlers;
+	/* Loads the skill taxonomy from TM_TAXONOMY_DIR (default: the seed folder
+	 * of TM_MIGRATIONS_DIR) before init; a taxonomy that does not load stops
+	 * the start with its file:line. */
+	bool taxonomy;
 	const struct tm_cfg_item *config; /* service-specific settings; may be NULL */
 	size_t nconfig;
 	/* Builds the service state after the daemon started; may be NULL. */

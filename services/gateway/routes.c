@@ -7,6 +7,7 @@
 
 #include "gateway.h"
 #include "taskmesh/v1/identity.pb-c.h"
+#include "taskmesh/v1/matching.pb-c.h"
 #include "taskmesh/v1/projects.pb-c.h"
 #include "tm/util.h"
 
@@ -63,6 +64,10 @@ struct gw_route gw_routes[] = {
 	 PB(task), GW_DEVELOPER, GW_BODY, NULL, NULL},
 	{"GET", "/api/v1/projects/{id}/overview", GW_LOCAL, NULL, NULL, NULL, GW_ANY_ROLE, 0,
 	 gw_overview, NULL},
+
+	/* matching (tm-matching) */
+	{"GET", "/api/v1/skills", GW_MATCHING, "SearchSkills", PB(search_skills_request),
+	 PB(search_skills_reply), GW_PUBLIC, 0, NULL, NULL},
 };
 
 const size_t gw_nroutes = TM_ARRAY_LEN(gw_routes);

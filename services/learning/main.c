@@ -25,6 +25,7 @@ static const struct tm_service_def def = {
 	.nsubscribe = TM_ARRAY_LEN(topics),
 	.handlers = handlers,
 	.nhandlers = TM_ARRAY_LEN(handlers),
+	.taxonomy = true, /* prerequisites and related skills for learning paths */
 };
 
 int main(int argc, char **argv)

@@ -56,8 +56,6 @@ static const struct tm_cfg_item config[] = {
 	 NULL, false, "per attempt"},
 	{"TM_GEMINI_ATTEMPTS", TM_CFG_INT, "3", &state.cfg.gemini_attempts, 1, 10, NULL, false,
 	 "attempts on 429/5xx, with backoff"},
-	{"TM_TAXONOMY_DIR", TM_CFG_STRING, TM_DEFAULT_MIGRATIONS_DIR "/seed",
-	 &state.cfg.taxonomy_dir, 1, 4000, NULL, false, "skills.tsv and skill_edges.tsv"},
 	{"TM_HOURLY_RATE_JUNIOR_CENTS", TM_CFG_INT, "3500", &state.cfg.rate_junior_cents, 1,
 	 10000000, NULL, false, "estimate rate of junior tasks, per hour"},
 	{"TM_HOURLY_RATE_MID_CENTS", TM_CFG_INT, "6000", &state.cfg.rate_mid_cents, 1, 10000000,
@@ -78,8 +76,7 @@ static int init(struct tm_daemon *d, void **out, char *err, size_t errlen)
 {
 	struct projects *p = &state;
 	p->conninfo = d->cfg.database_url;
-	if (tm_taxonomy_load(&p->taxonomy, p->cfg.taxonomy_dir, err, errlen) != 0)
-		return -1;
+	p->taxonomy = d->taxonomy;
 	struct tm_ai_config ac = {.provider = p->cfg.ai_provider,
 				  .gemini = {.base_url = p->cfg.gemini_base_url,
 					     .api_key = p->cfg.gemini_key,
@@ -105,7 +102,6 @@ static void fini(void *s)
 	struct projects *p = s;
 	analysis_worker_stop(p);
 	tm_ai_destroy(&p->ai);
-	tm_taxonomy_free(p->taxonomy);
 }
 
 static const struct tm_service_def def = {
@@ -117,6 +113,7 @@ static const struct tm_service_def def = {
 	.nsubscribe = TM_ARRAY_LEN(topics),
 	.handlers = handlers,
 	.nhandlers = TM_ARRAY_LEN(handlers),
+	.taxonomy = true,
 	.config = config,
 	.nconfig = TM_ARRAY_LEN(config),
 	.init = init,

@@ -17,7 +17,6 @@ struct projects_config {
 	const char *gemini_model;    /* TM_GEMINI_MODEL */
 	int64_t gemini_timeout_ms;   /* TM_GEMINI_TIMEOUT_MS, per attempt */
 	int64_t gemini_attempts;     /* TM_GEMINI_ATTEMPTS */
-	const char *taxonomy_dir;    /* TM_TAXONOMY_DIR */
 	int64_t rate_junior_cents, rate_mid_cents, rate_senior_cents; /* TM_HOURLY_RATE_*_CENTS */
 	int64_t team_parallelism;				      /* TM_TEAM_PARALLELISM */
 	int64_t weekly_hours;					      /* TM_WEEKLY_HOURS */
@@ -28,7 +27,7 @@ struct projects_config {
 struct projects {
 	struct projects_config cfg;
 	const char *conninfo;
-	struct tm_taxonomy *taxonomy;
+	const struct tm_taxonomy *taxonomy; /* the daemon's (tm_service_def.taxonomy) */
 	struct tm_ai ai;
 	struct estimate_rates rates;
 	struct estimate_team team;

@@ -192,6 +192,30 @@ static void test_changed_migration_refuses_to_start(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_a_broken_taxonomy_is_one_line_and_status_1(void **state)
+{
+	char dir[] = "/tmp/tm-tax-XXXXXX", cmd[1400], env_dir[600], err[2048];
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd),
+		 "cp '%s/migrations/seed/skills.tsv' '%s/migrations/seed/skill_edges.tsv' '%s/' && "
+		 "printf 'React\\tNo Such Skill\\trequires\\t0.5\\n' >> '%s/skill_edges.tsv'",
+		 tm_test_source_dir(), tm_test_source_dir(), dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(env_dir, sizeof(env_dir), "TM_TAXONOMY_DIR=%s", dir);
+	const char *env[] = {env_dir, NULL};
+	const char *daemons[] = {"projects", "matching", "learning"}; /* the ones that load it */
+	for (int i = 0; i < 3; i++) {
+		struct run r = start(daemons[i], env);
+		assert_int_equal(wait_exit(&r, 10000), 1);
+		read_stderr(&r, err, sizeof(err));
+		assert_one_line(err, "skill_edges.tsv:");
+		assert_non_null(strstr(err, "No Such Skill"));
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_sigterm_stops_every_daemon_with_status_0(void **state)
 {
 	const char *daemons[] = {"projects",  "matching", "payments",
@@ -222,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_postgres_is_one_line_and_status_1),
 		cmocka_unit_test(test_unreachable_kafka_is_one_line_and_status_1),
 		cmocka_unit_test(test_changed_migration_refuses_to_start),
+		cmocka_unit_test(test_a_broken_taxonomy_is_one_line_and_status_1),
 		cmocka_unit_test(test_sigterm_stops_every_daemon_with_status_0),
 	};
 	return cmocka_run_group_tests_name("system: daemon start and stop", tests, setup, teardown);

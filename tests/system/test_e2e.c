@@ -716,6 +716,80 @@ static void test_registration_is_announced_as_user_registered(void **state)
 	fail_msg("UserRegistered for %s was not published", id);
 }
 
+/* GET /skills: public, tm-matching answers from the shared taxonomy. */
+static void test_skills_are_looked_up_by_name_or_alias(void **state)
+{
+	struct http_resp r;
+	char u[512], field[64];
+	(void)state;
+	url(u, sizeof(u), "/api/v1/skills?q=reactjs&limit=3"); /* no token needed */
+	assert_int_equal(http_get(u, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *j = json_of(&r);
+	assert_string_equal(jstr(j, "normalized"), "React");
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items");
+	assert_true(cJSON_GetArraySize(items) >= 1 && cJSON_GetArraySize(items) <= 3);
+	const cJSON *react = cJSON_GetArrayItem(items, 0);
+	assert_string_equal(jstr(react, "name"), "React");
+	assert_non_null(jstr(react, "category"));
+	bool needs_js = false;
+	const cJSON *rel;
+	cJSON_ArrayForEach(rel, cJSON_GetObjectItemCaseSensitive(react, "relations"))
+	{
+		needs_js = needs_js || (strcmp(jstr(rel, "skill"), "JavaScript") == 0 &&
+					strcmp(jstr(rel, "type"), "requires") == 0);
+	}
+	assert_true(needs_js);
+	cJSON_Delete(j);
+	http_resp_free(&r);
+
+	url(u, sizeof(u), "/api/v1/skills?q=postgres");
+	assert_int_equal(http_get(u, token_dev, &r), 0);
+	assert_int_equal(r.status, 200);
+	j = json_of(&r);
+	assert_string_equal(jstr(j, "normalized"), "PostgreSQL");
+	cJSON_Delete(j);
+	http_resp_free(&r);
+
+	url(u, sizeof(u), "/api/v1/skills?q=no-such-skill-anywhere"); /* nothing: an empty list */
+	assert_int_equal(http_get(u, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	j = json_of(&r);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "items")), 0);
+	assert_string_equal(jstr(j, "normalized"), "");
+	cJSON_Delete(j);
+	http_resp_free(&r);
+
+	url(u, sizeof(u), "/api/v1/skills"); /* everything, by name, 20 a page */
+	assert_int_equal(http_get(u, NULL, &r), 0);
+	j = json_of(&r);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "items")), 20);
+	cJSON_Delete(j);
+	http_resp_free(&r);
+
+	const char *bad[][2] = {{"/api/v1/skills?limit=101", "limit"},
+				{"/api/v1/skills?limit=-1", "limit"},
+				{"/api/v1/skills?limit=ten", "limit"},
+				{"/api/v1/skills?color=red", "color"}};
+	for (size_t i = 0; i < TM_ARRAY_LEN(bad); i++) {
+		url(u, sizeof(u), bad[i][0]);
+		assert_int_equal(http_get(u, NULL, &r), 0);
+		assert_error(&r, 400, "VALIDATION_FAILED");
+		first_detail_field(&r, field, sizeof(field));
+		assert_string_equal(field, bad[i][1]);
+		http_resp_free(&r);
+	}
+	char longq[300];
+	memset(longq, 'a', 201);
+	longq[201] = '\0';
+	snprintf(u, sizeof(u), "%s/api/v1/skills?q=%s", stack.gateway_url, longq);
+	assert_int_equal(http_get(u, NULL, &r), 0);
+	assert_error(&r, 400, "VALIDATION_FAILED");
+	first_detail_field(&r, field, sizeof(field));
+	assert_string_equal(field, "q");
+	http_resp_free(&r);
+}
+
 static void test_metrics_are_prometheus_text_per_service(void **state)
 {
 	struct http_resp r;
@@ -734,6 +808,10 @@ static void test_metrics_are_prometheus_text_per_service(void **state)
 		assert_non_null(strstr(r.body, s));
 	}
 	assert_non_null(strstr(r.body, "# TYPE tm_events_applied_total counter\n"));
+	/* the services that load the skill taxonomy say how big it is */
+	assert_non_null(strstr(r.body, "tm_taxonomy_skills{service=\"matching\"} "));
+	assert_non_null(strstr(r.body, "tm_taxonomy_edges{service=\"learning\"} "));
+	assert_null(strstr(r.body, "tm_taxonomy_skills{service=\"payments\"}"));
 	assert_non_null(strstr(
 		r.body,
 		"tm_http_requests_total{service=\"gateway\",route=\"POST /api/v1/projects\"}"));
@@ -789,6 +867,7 @@ static void test_openapi_describes_every_route(void **state)
 		{"/api/v1/tasks/{id}/accept", "post"},
 		{"/api/v1/tasks/{id}/decline", "post"},
 		{"/api/v1/tasks/{id}", "patch"},
+		{"/api/v1/skills", "get"},
 	};
 	(void)state;
 	url(u, sizeof(u), "/api/v1/openapi.json");
@@ -903,6 +982,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_healthz_answers_with_security_headers),
+		cmocka_unit_test(test_skills_are_looked_up_by_name_or_alias),
 		cmocka_unit_test(test_client_request_id_is_echoed),
 		cmocka_unit_test(test_readyz_is_ready_when_every_service_answers),
 		cmocka_unit_test(test_unknown_route_is_404_in_the_error_format),
