@@ -1,5 +1,6 @@
 /* The AI layer's provider-independent parts; see tm/ai.h. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include "tm/log.h"
 #include "tm/util.h"
 
-#define AI_CACHE_TTL "30 days" /* a cached analysis is reused this long */
+#define AI_CACHE_TTL "30 days" /* a cached analysis or embedding is reused this long */
 #define AI_TEXT_MAX 20000      /* bytes of any one text field accepted from a provider */
 
 const char tm_ai_analysis_schema[] =
@@ -477,4 +478,174 @@ int tm_ai_analyze(struct tm_ai *ai, struct tm_db *db, const char *title, const c
 	tm_buf_free(&prompt);
 	*out = an;
 	return 0;
+}
+
+/* ---- embeddings ---- */
+
+/* texts[i], cut to TM_AI_EMBED_TEXT_MAX bytes at a character boundary (into
+ * buf when cut); NULL with why when the text is refused. */
+static const char *embed_text(const char *text, size_t i, char *buf, char *why, size_t whylen)
+{
+	size_t len = text ? strlen(text) : 0;
+	if (len == 0) {
+		snprintf(why, whylen, "text %zu to embed is empty", i);
+		return NULL;
+	}
+	if (!tm_utf8_valid(text, len)) {
+		snprintf(why, whylen, "text %zu to embed is not UTF-8", i);
+		return NULL;
+	}
+	if (len <= TM_AI_EMBED_TEXT_MAX)
+		return text;
+	len = TM_AI_EMBED_TEXT_MAX;
+	while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+		len--; /* text[len] continues a character: cut before that character */
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* A cached Gemini row (dims floats, unit length) into row; false when absent. */
+static bool embed_cache_get(struct tm_db *db, const char *key, float *row)
+{
+	PGresult *r = NULL;
+	const char *p[] = {key};
+	bool ok = false;
+
+	if (!db ||
+	    tm_db_query(db, &r,
+			"SELECT result FROM ai_cache WHERE key = $1 AND created_at > now() - "
+			"interval '" AI_CACHE_TTL "'",
+			1, p) != TM_DB_OK)
+		return false;
+	if (PQntuples(r) == 1) {
+		cJSON *j = cJSON_ParseWithLength(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+		ok = cJSON_IsArray(j) && cJSON_GetArraySize(j) == TM_AI_EMBED_DIMS;
+		for (int i = 0; ok && i < TM_AI_EMBED_DIMS; i++) {
+			const cJSON *v = cJSON_GetArrayItem(j, i);
+			ok = cJSON_IsNumber(v) && isfinite(v->valuedouble);
+			if (ok)
+				row[i] = (float)v->valuedouble;
+		}
+		cJSON_Delete(j);
+	}
+	PQclear(r);
+	return ok;
+}
+
+static void embed_cache_put(struct tm_db *db, const char *key, const char *model, const float *row)
+{
+	struct tm_buf b;
+	if (!db)
+		return;
+	tm_buf_init(&b);
+	tm_buf_putc(&b, '[');
+	for (int i = 0; i < TM_AI_EMBED_DIMS; i++) /* %.9g: a float read back exactly */
+		tm_buf_printf(&b, "%s%.9g", i ? "," : "", (double)row[i]);
+	tm_buf_putc(&b, ']');
+	const char *p[] = {key, model, b.data};
+	if (!b.failed &&
+	    tm_db_query(db, NULL,
+			"INSERT INTO ai_cache (key, provider, model, result) VALUES ($1, 'gemini', "
+			"$2, $3) ON CONFLICT (key) DO UPDATE SET result = $3, created_at = now()",
+			3, p) != TM_DB_OK)
+		tm_warn("ai cache: %s", tm_db_error(db));
+	tm_buf_free(&b);
+}
+
+/* Gemini's rows for texts (cached ones from the cache, the rest in one
+ * batch). false with why when Gemini cannot answer. */
+static bool embed_gemini(struct tm_ai *ai, struct tm_db *db, const char *const *texts, size_t n,
+			 const char *task_type, float *out, char *why, size_t whylen)
+{
+	char keys[TM_AI_EMBED_BATCH_MAX][65], model[200], err[256];
+	const char *missing[TM_AI_EMBED_BATCH_MAX];
+	size_t at[TM_AI_EMBED_BATCH_MAX], m = 0;
+	int64_t wait_ms = 0;
+	const int dims = TM_AI_EMBED_DIMS;
+
+	snprintf(model, sizeof(model), "%s/%d/%s", ai->cfg.gemini.embed_model, dims,
+		 task_type ? task_type : "");
+	for (size_t i = 0; i < n; i++) {
+		cache_key("gemini-embed", model, texts[i], keys[i]);
+		if (!embed_cache_get(db, keys[i], out + i * dims)) {
+			missing[m] = texts[i];
+			at[m++] = i;
+		}
+	}
+	if (m == 0)
+		return true; /* every row was cached: no call */
+	if (!tm_breaker_allow(&ai->breaker, tm_mono_ms(), &wait_ms)) {
+		snprintf(why, whylen, "Gemini's circuit breaker is open (failing recently)");
+		return false;
+	}
+	float *rows = malloc(m * dims * sizeof(float));
+	if (!rows) {
+		snprintf(why, whylen, "out of memory");
+		return false;
+	}
+	enum tm_gemini_rc rc = tm_gemini_embed(&ai->cfg.gemini, missing, m, task_type, dims, rows,
+					       NULL, err, sizeof(err));
+	if (rc == TM_GEMINI_UNAVAILABLE || rc == TM_GEMINI_RATE_LIMITED)
+		tm_breaker_failure(&ai->breaker, tm_mono_ms());
+	else
+		tm_breaker_success(&ai->breaker); /* it answered, even if to refuse */
+	if (rc != TM_GEMINI_OK) {
+		snprintf(why, whylen, "Gemini: %s: %s", tm_gemini_rc_name(rc), err);
+		free(rows);
+		return false;
+	}
+	for (size_t k = 0; k < m; k++) {
+		memcpy(out + at[k] * dims, rows + k * dims, dims * sizeof(float));
+		embed_cache_put(db, keys[at[k]], model, rows + k * dims);
+	}
+	free(rows);
+	return true;
+}
+
+int tm_ai_embed(struct tm_ai *ai, struct tm_db *db, const char *const *texts, size_t n,
+		const char *task_type, float *out, char space[TM_AI_EMBED_SPACE_MAX], char *why,
+		size_t whylen)
+{
+	const char *use[TM_AI_EMBED_BATCH_MAX];
+	char *cut[TM_AI_EMBED_BATCH_MAX] = {0};
+	bool gemini = strcmp(ai->cfg.provider, "gemini") == 0;
+	int rc = 0;
+
+	why[0] = '\0';
+	space[0] = '\0';
+	if (n == 0 || n > TM_AI_EMBED_BATCH_MAX || !texts) {
+		snprintf(why, whylen, "%zu texts to embed; one call takes 1 to %d", n,
+			 TM_AI_EMBED_BATCH_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (texts[i] && strlen(texts[i]) > TM_AI_EMBED_TEXT_MAX &&
+		    !(cut[i] = malloc(TM_AI_EMBED_TEXT_MAX + 1))) {
+			snprintf(why, whylen, "out of memory");
+			rc = -1;
+		} else if (!(use[i] = embed_text(texts[i], i, cut[i], why, whylen))) {
+			rc = -1;
+		}
+	}
+	if (rc == 0) {
+		bool done = false;
+		if (gemini && ai->cfg.gemini.api_key && ai->cfg.gemini.api_key[0])
+			done = embed_gemini(ai, db, use, n, task_type, out, why, whylen);
+		else if (gemini)
+			snprintf(why, whylen, "no GEMINI_API_KEY is configured");
+		if (done) {
+			snprintf(space, TM_AI_EMBED_SPACE_MAX, "gemini/%s/%d",
+				 ai->cfg.gemini.embed_model, TM_AI_EMBED_DIMS);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				tm_ai_local_embed(use[i], TM_AI_EMBED_DIMS,
+						  out + i * TM_AI_EMBED_DIMS);
+			snprintf(space, TM_AI_EMBED_SPACE_MAX, "local/%s/%d",
+				 TM_AI_LOCAL_EMBED_MODEL, TM_AI_EMBED_DIMS);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(cut[i]);
+	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * The AI layer: one interface, two providers.
  *   gemini — Google Gemini over REST (common/gemini.c): generateContent with a
- *            responseSchema for the analysis, batchEmbedContents for vectors;
+ *            responseSchema for the analysis, batchEmbedContents for vectors
+ *            (tm_ai_embed);
  *   local  — a deterministic analyzer (common/ai_local.c): skill extraction
  *            against the taxonomy, project-type and feature detection, tasks
  *            from feature templates, and hashed n-gram embeddings.
@@ -104,6 +105,34 @@ extern const char tm_ai_analysis_schema[];
 /* Checks the dependency graph: known keys, no self edges, acyclic. Returns
  * NULL or the problem. Fills order[] (indices, dependencies first) if given. */
 const char *tm_ai_check_graph(const struct tm_ai_task *tasks, size_t n, size_t *order);
+
+#define TM_AI_EMBED_BATCH_MAX 100		      /* texts of one tm_ai_embed call */
+#define TM_AI_EMBED_TEXT_MAX TM_GEMINI_EMBED_TEXT_MAX /* longer texts are cut there */
+#define TM_AI_EMBED_SPACE_MAX 160
+#define TM_AI_LOCAL_EMBED_MODEL "hash-ngram-v1"
+
+/*
+ * Embeddings of n texts (1..TM_AI_EMBED_BATCH_MAX, each non-empty UTF-8; one
+ * longer than TM_AI_EMBED_TEXT_MAX bytes is cut there, at a character
+ * boundary) into out: n rows of TM_AI_EMBED_DIMS floats, row i for texts[i],
+ * each L2-normalized (a text without a word is the zero vector locally).
+ *
+ * Vectors are comparable only within one space, written to `space`:
+ * "gemini/<embed model>/<dims>" or "local/hash-ngram-v1/<dims>"; callers store
+ * it beside the vectors and compare within a space only. All rows of one call
+ * are in one space: Gemini's when the provider is gemini with a key and its
+ * circuit breaker lets calls through (each row cached in ai_cache by
+ * (provider, model, dims, task type, text), so a text is embedded once), else -
+ * and when Gemini fails - the local embedding for every row, with the reason
+ * in why ("" when the configured provider answered). task_type is passed to
+ * Gemini (RETRIEVAL_DOCUMENT for what is searched, RETRIEVAL_QUERY for what
+ * searches, ...; NULL for its default) and does not change the space. db may
+ * be NULL (no cache). Returns 0, or -1 when the inputs are refused (why says
+ * which; nothing was sent).
+ */
+int tm_ai_embed(struct tm_ai *ai, struct tm_db *db, const char *const *texts, size_t n,
+		const char *task_type, float *out, char space[TM_AI_EMBED_SPACE_MAX], char *why,
+		size_t whylen);
 
 /* Deterministic hashed n-gram embedding (word unigrams and bigrams, character
  * trigrams, signed feature hashing), L2-normalized, dims floats. */
