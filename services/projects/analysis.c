@@ -131,8 +131,17 @@ static void run_job(struct projects *pr, struct tm_db *db, const char *project_i
 			store_job_retry_later(db, project_id,
 					      tm_backoff_ms(attempts, 2000, 60000) / 1000 + 1, err);
 	} else if (save(pr, db, p, an, a) < 0) {
-		tm_warn("cannot store the analysis of %s: %s", project_id, tm_db_error(db));
-		store_job_retry_later(db, project_id, 5, tm_db_error(db));
+		/* counted like a failed analysis: a store that keeps failing (a constraint,
+		 * a full disk) must not retry for ever; the client is not shown the
+		 * database's words, the log is */
+		tm_warn("cannot store the analysis of %s (attempt %d of %lld): %s", project_id,
+			attempts, (long long)pr->cfg.analysis_attempts, tm_db_error(db));
+		if (attempts >= pr->cfg.analysis_attempts)
+			give_up(db, p, "the analysis could not be stored; ask for a new one");
+		else
+			store_job_retry_later(db, project_id,
+					      tm_backoff_ms(attempts, 2000, 60000) / 1000 + 1,
+					      tm_db_error(db));
 	} else {
 		tm_info("project %s analyzed by %s (%zu tasks)%s%s", project_id, an->source,
 			an->ntasks, an->fallback_reason[0] ? "; fallback: " : "",

@@ -21,6 +21,7 @@
 #include "../support/http.h"
 #include "../support/stack.h"
 #include "tm/buf.h"
+#include "tm/db.h"
 #include "tm/util.h"
 
 static struct tm_test_stack stack;
@@ -62,6 +63,7 @@ static int setup(void **state)
 	setenv("TM_GEMINI_TIMEOUT_MS", "2000", 1);
 	setenv("TM_GEMINI_ATTEMPTS", "3", 1);
 	setenv("TM_ANALYSIS_POLL_MS", "50", 1);
+	setenv("TM_ANALYSIS_ATTEMPTS", "2", 1); /* one retry, then analysis_failed */
 	if (tm_test_stack_start(&stack, false) != 0)
 		return -1;
 	tm_uuid_v4(uid);
@@ -297,6 +299,62 @@ static void test_bad_briefs_name_the_field(void **state)
 	http_resp_free(&r);
 }
 
+/* Runs SQL on the stack's database as its owner. */
+static void sql(const char *q)
+{
+	struct tm_db *db;
+	char err[256];
+	assert_int_equal(tm_db_open(&db, stack.database_url, NULL, err, sizeof(err)), 0);
+	if (tm_db_query(db, NULL, q, 0, NULL) != TM_DB_OK)
+		fail_msg("%s: %s", q, tm_db_error(db));
+	tm_db_close(db);
+}
+
+static void test_an_analysis_that_cannot_be_stored_fails_then_is_retried(void **state)
+{
+	char id[TM_UUID_LEN + 1], u[256], auth[1100];
+	struct http_resp r;
+	(void)state;
+	/* the tasks of this one project cannot be written, as with a full disk */
+	sql("CREATE FUNCTION projects.test_refuse_tasks() RETURNS trigger LANGUAGE plpgsql AS "
+	    "$$BEGIN IF (SELECT title FROM projects.projects WHERE id = NEW.project_id) = "
+	    "'Unstorable' THEN RAISE EXCEPTION 'could not extend file (test)'; END IF; "
+	    "RETURN NEW; END$$");
+	sql("CREATE TRIGGER test_refuse_tasks BEFORE INSERT ON projects.tasks FOR EACH ROW "
+	    "EXECUTE FUNCTION projects.test_refuse_tasks()");
+	create(token, "Unstorable", "An inventory app in Django with PostgreSQL and Celery.", id);
+	cJSON *p = wait_analyzed(token, id); /* two attempts, then it gives up */
+	assert_string_equal(jstr(p, "status"), "analysis_failed");
+	assert_non_null(strstr(jstr(p, "statusReason"), "could not be stored"));
+	assert_null(strstr(jstr(p, "statusReason"), "extend file")); /* not the database's words */
+	cJSON_Delete(p);
+	snprintf(u, sizeof(u), "%s/api/v1/projects/%s/tasks", stack.gateway_url, id);
+	assert_int_equal(http_get(u, token, &r), 0);
+	assert_non_null(strstr(r.body, "\"items\":[]")); /* nothing half-stored */
+	http_resp_free(&r);
+
+	/* the disk has room again: the owner asks for a new analysis */
+	sql("DROP TRIGGER test_refuse_tasks ON projects.tasks");
+	sql("DROP FUNCTION projects.test_refuse_tasks()");
+	snprintf(u, sizeof(u), "%s/api/v1/projects/%s/analyze", stack.gateway_url, id);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	const char *h[] = {auth, NULL};
+	assert_int_equal(http_do("POST", u, h, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 202);
+	assert_non_null(strstr(r.body, "\"status\":\"analyzing\""));
+	http_resp_free(&r);
+	p = wait_analyzed(token, id);
+	assert_string_equal(jstr(p, "status"), "analyzed");
+	assert_string_equal(jstr(p, "statusReason"), "");
+	cJSON_Delete(p);
+	snprintf(u, sizeof(u), "%s/api/v1/projects/%s/tasks", stack.gateway_url, id);
+	assert_int_equal(http_get(u, token, &r), 0);
+	cJSON *j = json_of(&r);
+	assert_true(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "items")) >= 5);
+	cJSON_Delete(j);
+	http_resp_free(&r);
+}
+
 static void test_the_breaker_opens_and_the_local_analyzer_answers(void **state)
 {
 	char id[TM_UUID_LEN + 1], title[32];
@@ -348,6 +406,7 @@ int main(void)
 		cmocka_unit_test(
 			test_a_reply_breaking_the_schema_is_asked_again_then_local_answers),
 		cmocka_unit_test(test_the_owner_can_ask_for_a_new_analysis),
+		cmocka_unit_test(test_an_analysis_that_cannot_be_stored_fails_then_is_retried),
 		cmocka_unit_test(test_bad_briefs_name_the_field),
 		cmocka_unit_test(test_the_breaker_opens_and_the_local_analyzer_answers),
 		cmocka_unit_test(test_the_api_key_never_reaches_a_log_or_a_url),
