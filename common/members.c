@@ -24,6 +24,42 @@ int tm_members_on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessa
 		       -1;
 }
 
+/* Adds a developer to a project; 0, or -1 to retry. Bad ids are skipped. */
+static int add_developer(struct tm_event_ctx *ctx, const char *project_id, const char *user_id)
+{
+	const char *p[] = {project_id, user_id};
+	if (!tm_uuid_valid(project_id) || !tm_uuid_valid(user_id)) {
+		tm_warn("%s: a member id is not a UUID; skipped", ctx->event->type);
+		return 0;
+	}
+	/* an owner stays the owner */
+	return tm_db_query(ctx->db, NULL,
+			   "INSERT INTO project_members (project_id, user_id, role) "
+			   "VALUES ($1, $2, 'developer') ON CONFLICT DO NOTHING",
+			   2, p) == TM_DB_OK ?
+		       0 :
+		       -1;
+}
+
+int tm_members_on_proposal_approved(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
+{
+	const Taskmesh__V1__ProposalApproved *ev = (const Taskmesh__V1__ProposalApproved *)body;
+
+	if (ev->senior_developer_id[0] &&
+	    add_developer(ctx, ev->project_id, ev->senior_developer_id) != 0)
+		return -1;
+	for (size_t i = 0; i < ev->n_assignments; i++)
+		if (add_developer(ctx, ev->project_id, ev->assignments[i]->developer_id) != 0)
+			return -1;
+	return 0;
+}
+
+int tm_members_on_task_accepted(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
+{
+	const Taskmesh__V1__TaskAccepted *ev = (const Taskmesh__V1__TaskAccepted *)body;
+	return add_developer(ctx, ev->project_id, ev->developer_id);
+}
+
 int tm_members_can_see(struct tm_rpc_call *call, const char *project_id)
 {
 	PGresult *r = NULL;

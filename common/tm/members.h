@@ -6,11 +6,26 @@
 #ifndef TM_MEMBERS_H
 #define TM_MEMBERS_H
 
+#include "taskmesh/v1/events.pb-c.h"
 #include "tm/rpc_server.h"
 #include "tm/service.h"
 
 /* Event handler for taskmesh.v1.ProjectCreated: the client becomes the owner. */
 int tm_members_on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
+
+/* taskmesh.v1.ProposalApproved: the senior developer and every developer of the
+ * approved team become members. */
+int tm_members_on_proposal_approved(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
+/* taskmesh.v1.TaskAccepted: the developer who took a task becomes a member
+ * (a developer offered a task after a decline joins this way). */
+int tm_members_on_task_accepted(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
+
+/* The two handlers above, as rows of a service's handler table. */
+#define TM_MEMBERS_HANDLERS                                                              \
+	{&taskmesh__v1__proposal_approved__descriptor, tm_members_on_proposal_approved}, \
+	{                                                                                \
+		&taskmesh__v1__task_accepted__descriptor, tm_members_on_task_accepted    \
+	}
 
 /* May the caller see the project? Admins see every project; others must be
  * members. Returns 1 yes, 0 no (answer 404, never 403), < 0 a database error. */

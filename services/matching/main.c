@@ -19,6 +19,7 @@ static const char *const topics[] = {"tm.projects.v1", "tm.identity.v1", "tm.lea
 
 static const struct tm_event_handler handlers[] = {
 	{&taskmesh__v1__project_created__descriptor, on_project_created},
+	TM_MEMBERS_HANDLERS,
 };
 
 static struct matching state;

@@ -14,6 +14,7 @@ static const char *const topics[] = {"tm.projects.v1"};
 
 static const struct tm_event_handler handlers[] = {
 	{&taskmesh__v1__project_created__descriptor, tm_members_on_project_created},
+	TM_MEMBERS_HANDLERS,
 };
 
 static const struct tm_service_def def = {

@@ -145,10 +145,20 @@ enum tm_code rpc_project_overview(struct tm_rpc_call *call, const ProtobufCMessa
 		return tm_rpc_db_fail(call);
 	if (rc == 1 || !rpc_may_see(call, p))
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
-	if (store_load_analysis(call->db, p, call->arena) != TM_DB_OK)
-		return tm_rpc_db_fail(call);
+	Taskmesh__V1__ListTasksReply tasks = TASKMESH__V1__LIST_TASKS_REPLY__INIT;
+	char *status = tm_arena_alloc(call->arena, 16);
 	taskmesh__v1__projects_overview_part__init(part);
+	if (!status)
+		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
+	if (store_load_analysis(call->db, p, call->arena) != TM_DB_OK ||
+	    store_list_tasks(call->db, in->id, call->arena, &tasks) != TM_DB_OK ||
+	    store_proposal_status(call->db, in->id, status) != TM_DB_OK ||
+	    store_progress_get(call->db, in->id, call->arena, &part->progress) != TM_DB_OK)
+		return tm_rpc_db_fail(call);
 	part->project = p;
+	part->n_tasks = tasks.n_items;
+	part->tasks = tasks.items;
+	part->proposal_status = status;
 	*out = &part->base;
 	return TM_OK;
 }

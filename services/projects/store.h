@@ -104,6 +104,11 @@ int store_progress(struct tm_db *db, const char *project_id, int *percent, int *
 /* Records a milestone; 1 when it was already recorded (announce nothing). */
 int store_milestone_mark(struct tm_db *db, const char *project_id, int percentage);
 int store_milestones(struct tm_db *db, const char *project_id, int32_t out[4], size_t *n);
+/* The progress of a project (GET /progress, the overview), in a. */
+int store_progress_get(struct tm_db *db, const char *project_id, struct tm_arena *a,
+		       Taskmesh__V1__Progress **out);
+/* "" (no proposal yet), "proposed" or "approved". */
+int store_proposal_status(struct tm_db *db, const char *project_id, char status[16]);
 /* Moves a project from one status to another; 1 when it was not in `from`. */
 int store_project_move(struct tm_db *db, const char *project_id, const char *from, const char *to);
 /* Is the user a developer on one of the project's tasks (offered or assigned)? */

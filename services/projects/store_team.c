@@ -418,6 +418,39 @@ int store_milestones(struct tm_db *db, const char *project_id, int32_t out[4], s
 	return rc;
 }
 
+int store_progress_get(struct tm_db *db, const char *project_id, struct tm_arena *a,
+		       Taskmesh__V1__Progress **out)
+{
+	Taskmesh__V1__Progress *pg = tm_arena_alloc(a, sizeof(*pg));
+	int32_t *ms = tm_arena_alloc(a, 4 * sizeof(int32_t));
+	int pct = 0, done = 0, total = 0;
+
+	if (!pg || !ms)
+		return TM_DB_ERR;
+	taskmesh__v1__progress__init(pg);
+	int rc = store_progress(db, project_id, &pct, &done, &total);
+	if (rc == TM_DB_OK)
+		rc = store_milestones(db, project_id, ms, &pg->n_milestones_reached);
+	pg->completion_percentage = pct;
+	pg->milestones_reached = ms;
+	pg->tasks_done = done;
+	pg->tasks_total = total;
+	*out = pg;
+	return rc;
+}
+
+int store_proposal_status(struct tm_db *db, const char *project_id, char status[16])
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id};
+	status[0] = '\0';
+	int rc = tm_db_query(db, &r, "SELECT status FROM proposals WHERE project_id = $1", 1, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 1)
+		snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
 int store_project_move(struct tm_db *db, const char *project_id, const char *from, const char *to)
 {
 	const char *p[] = {project_id, from, to};

@@ -355,23 +355,13 @@ enum tm_code rpc_get_progress(struct tm_rpc_call *call, const ProtobufCMessage *
 	const Taskmesh__V1__GetProgressRequest *in =
 		(const Taskmesh__V1__GetProgressRequest *)in_msg;
 	Taskmesh__V1__Project *p = NULL;
-	Taskmesh__V1__Progress *pg = tm_arena_alloc(call->arena, sizeof(*pg));
-	int32_t *ms = tm_arena_alloc(call->arena, 4 * sizeof(int32_t));
-	int pct = 0, done = 0, total = 0;
+	Taskmesh__V1__Progress *pg = NULL;
 	enum tm_code code = visible_project(call, in->id, &p);
 
 	if (code != TM_OK)
 		return code;
-	if (!pg || !ms)
-		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
-	taskmesh__v1__progress__init(pg);
-	if (store_progress(call->db, in->id, &pct, &done, &total) != TM_DB_OK ||
-	    store_milestones(call->db, in->id, ms, &pg->n_milestones_reached) != TM_DB_OK)
+	if (store_progress_get(call->db, in->id, call->arena, &pg) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
-	pg->completion_percentage = pct;
-	pg->milestones_reached = ms;
-	pg->tasks_done = done;
-	pg->tasks_total = total;
 	*out = &pg->base;
 	return TM_OK;
 }

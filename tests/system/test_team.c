@@ -183,6 +183,26 @@ static void wait_field(const char *path, const char *tok, const char *field, con
 	fail_msg("%s: %s never became %s", path, field, want);
 }
 
+/* Polls a path until it answers with status want (bounded). */
+static void wait_answer(const char *path, const char *tok, long want)
+{
+	char u[512], auth[1100];
+	long got = 0;
+	snprintf(u, sizeof(u), "%s%s", stack.gateway_url, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	const char *h[] = {auth, NULL};
+	for (int i = 0; i < 300 && got != want; i++) {
+		struct http_resp r;
+		assert_int_equal(http_do("GET", u, h, NULL, 0, &r), 0);
+		got = r.status;
+		http_resp_free(&r);
+		if (got != want)
+			tm_sleep_ms(50);
+	}
+	if (got != want)
+		fail_msg("GET %s never answered %ld (last %ld)", path, want, got);
+}
+
 /* Runs sql ($1 the project, $2 the event type) on tm-projects' schema; the
  * caller clears the result and closes *db. */
 static PGresult *outbox_query(const char *sql, const char *type, struct tm_db **db)
@@ -280,6 +300,15 @@ static void test_a_proposal_from_matching_offers_every_task(void **state)
 			 ntasks);
 	cJSON_Delete(pr);
 	cJSON_Delete(call("GET", path, dev_a_tok, NULL, 403)); /* owner and admin only */
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/overview", project);
+	cJSON *ov = call("GET", path, client_tok, NULL, 200);
+	assert_string_equal(jstr(ov, "proposalStatus"), "proposed");
+	assert_int_equal(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ov, "progress"),
+						 "completionPercentage")
+			->valueint,
+		0);
+	cJSON_Delete(ov);
 	/* the proposed developers now see the project; a stranger does not */
 	snprintf(path, sizeof(path), "/api/v1/projects/%s", project);
 	cJSON_Delete(call("GET", path, dev_b_tok, NULL, 200));
@@ -542,6 +571,24 @@ static void test_progress_is_weighted_by_hours_and_milestones_are_announced_once
 	cJSON *p = call("GET", path, client_tok, NULL, 200);
 	assert_string_equal(jstr(p, "status"), "completed");
 	cJSON_Delete(p);
+	/* the overview shows it all to a team member: every service learnt the team
+	 * from ProposalApproved / TaskAccepted (asynchronously, hence the wait) */
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/overview", project);
+	wait_answer(path, holder[1], 200);
+	wait_answer(path, dev_c_tok, 200); /* joined after a decline */
+	cJSON_Delete(call("GET", path, stranger_tok, NULL, 404));
+	cJSON *ov = call("GET", path, holder[1], NULL, 200);
+	assert_string_equal(jstr(ov, "proposalStatus"), "approved");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ov, "tasks")), ntasks);
+	const cJSON *opg = cJSON_GetObjectItemCaseSensitive(ov, "progress");
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(opg, "completionPercentage")->valueint,
+			 100);
+	assert_int_equal(
+		cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(opg, "milestonesReached")), 4);
+	assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(ov, "project"), "status"),
+			    "completed");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ov, "degraded")), 0);
+	cJSON_Delete(ov);
 	/* done is final */
 	snprintf(path, sizeof(path), "/api/v1/tasks/%s", task_ids[2]);
 	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"status\":\"in_progress\"}", 400));
