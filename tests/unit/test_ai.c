@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../support/seed.h"
 #include "tm/ai.h"
 #include "tm/buf.h"
 
@@ -18,15 +19,9 @@ static struct tm_taxonomy *tax;
 
 static int setup(void **state)
 {
-	char dir[600], err[256];
-	const char *src = getenv("TM_SOURCE_DIR");
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/migrations/seed", src && *src ? src : TM_SOURCE_DIR_DEFAULT);
-	if (tm_taxonomy_load(&tax, dir, err, sizeof(err)) != 0) {
-		fprintf(stderr, "taxonomy: %s\n", err);
-		return -1;
-	}
-	return 0;
+	tax = tm_test_seed_taxonomy();
+	return tax ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "../support/seed.h"
+#include "../support/stack.h"
 #include "tm/ai.h"
 #include "tm/taxonomy.h"
 #include "tm/util.h"
@@ -77,12 +79,6 @@ struct fixture {
 	struct row *rows;
 	size_t nrows;
 };
-
-static const char *source_dir(void)
-{
-	const char *d = getenv("TM_SOURCE_DIR");
-	return d && *d ? d : TM_SOURCE_DIR_DEFAULT;
-}
 
 /* Copies field i (tab-separated) of line into out[cap]; -1 if missing or too long. */
 static int field(const char *line, int i, char *out, size_t cap)
@@ -143,15 +139,12 @@ static int load_rows(struct fixture *f)
 
 static int setup(void **state)
 {
-	char err[512], seed[PATH_MAX];
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -1;
-	snprintf(seed, sizeof(seed), "%s/migrations/seed", source_dir());
-	snprintf(f->dir, sizeof(f->dir), "%s/tests/data/briefs", source_dir());
-	if (tm_taxonomy_load(&f->tax, seed, err, sizeof(err)) != 0) {
-		fprintf(stderr, "taxonomy: %s\n", err);
+	snprintf(f->dir, sizeof(f->dir), "%s/tests/data/briefs", tm_test_source_dir());
+	if (!(f->tax = tm_test_seed_taxonomy())) {
 		free(f);
 		return -1;
 	}

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "../support/seed.h"
 #include "../../services/matching/skills.h"
 #include "tm/util.h"
 
@@ -21,15 +22,9 @@ static struct tm_arena *arena;
 
 static int setup(void **state)
 {
-	char dir[600], err[256];
-	const char *src = getenv("TM_SOURCE_DIR");
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/migrations/seed", src && *src ? src : TM_SOURCE_DIR_DEFAULT);
-	if (tm_taxonomy_load(&tax, dir, err, sizeof(err)) != 0) {
-		fprintf(stderr, "taxonomy: %s\n", err);
-		return -1;
-	}
-	return 0;
+	tax = tm_test_seed_taxonomy();
+	return tax ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "../support/seed.h"
 #include "tm/taxonomy.h"
 #include "tm/util.h"
 
@@ -37,21 +38,11 @@ static const char *const categories[] = {
 
 static struct tm_taxonomy *seed; /* the real files, loaded once for the group */
 
-static const char *source_dir(void)
-{
-	const char *d = getenv("TM_SOURCE_DIR");
-	return d && *d ? d : TM_SOURCE_DIR_DEFAULT;
-}
-
 static int group_setup(void **state)
 {
-	char dir[PATH_MAX], err[ERR_BYTES];
-	snprintf(dir, sizeof(dir), "%s/migrations/seed", source_dir());
-	if (tm_taxonomy_load(&seed, dir, err, sizeof(err)) != 0) {
-		fprintf(stderr, "loading the seed taxonomy: %s\n", err);
-		return -1;
-	}
-	return 0;
+	(void)state;
+	seed = tm_test_seed_taxonomy();
+	return seed ? 0 : -1;
 }
 
 static int group_teardown(void **state)
