@@ -97,6 +97,8 @@ int store_task_get(struct tm_db *db, const char *task_id, struct tm_arena *a, st
  * one project happen one at a time (progress and milestones see them all);
  * 1 when there is no such task. */
 int store_task_lock_project(struct tm_db *db, const char *task_id);
+/* The same for a project by its id (approval reads the team under it). */
+int store_project_lock(struct tm_db *db, const char *project_id);
 /* Sets a task's status, developer (NULL clears it) and completion. */
 int store_task_set(struct tm_db *db, const char *task_id, const char *status,
 		   const char *developer_id, int completion);

@@ -348,6 +348,17 @@ int store_task_lock_project(struct tm_db *db, const char *task_id)
 	return rc;
 }
 
+int store_project_lock(struct tm_db *db, const char *project_id)
+{
+	PGresult *r = NULL;
+	const char *p[] = {project_id};
+	int rc = tm_db_query(db, &r, "SELECT 1 FROM projects WHERE id = $1 FOR UPDATE", 1, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 0)
+		rc = 1;
+	PQclear(r);
+	return rc;
+}
+
 int store_task_set(struct tm_db *db, const char *task_id, const char *status,
 		   const char *developer_id, int completion)
 {

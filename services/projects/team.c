@@ -132,7 +132,11 @@ enum tm_code rpc_approve_proposal(struct tm_rpc_call *call, const ProtobufCMessa
 		return code;
 	if (strcmp(p->client_id, call->user_id) != 0)
 		return tm_rpc_fail(call, TM_E_NOT_FOUND, "no project %s", in->id);
-	int rc = store_proposal_get(call->db, in->id, call->arena, &pr);
+	/* the team as it stands: no decline or re-proposal may slip in between
+	 * reading it and approving it */
+	int rc = store_project_lock(call->db, in->id);
+	if (rc == TM_DB_OK)
+		rc = store_proposal_get(call->db, in->id, call->arena, &pr);
 	if (rc < 0)
 		return tm_rpc_db_fail(call);
 	if (rc == 1)
