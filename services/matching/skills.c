@@ -1,5 +1,6 @@
 #include "skills.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +77,8 @@ static Taskmesh__V1__Skill *skill_of(const struct tm_taxonomy *t, const struct t
 		taskmesh__v1__skill_relation__init(r);
 		r->skill = (char *)other->name;
 		r->type = (char *)tm_edge_type_name(rel[i].type);
-		r->weight = rel[i].weight;
+		/* the file's two decimals, not the float's binary expansion (0.699999988) */
+		r->weight = round((double)rel[i].weight * 100.0) / 100.0;
 		k->relations[k->n_relations++] = r;
 	}
 	return k;

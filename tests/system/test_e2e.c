@@ -740,6 +740,7 @@ static void test_skills_are_looked_up_by_name_or_alias(void **state)
 					strcmp(jstr(rel, "type"), "requires") == 0);
 	}
 	assert_true(needs_js);
+	assert_non_null(strstr(r.body, "\"weight\":0.9}")); /* two decimals, as in the file */
 	cJSON_Delete(j);
 	http_resp_free(&r);
 
