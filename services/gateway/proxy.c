@@ -118,15 +118,18 @@ static void reply_json_error(struct gw_request *r, enum tm_code code, const stru
 	tm_buf_free(&d);
 }
 
+/* One query parameter as a JSON member. With their decoded sizes, so a %00
+ * reaches the transcoder (which refuses U+0000, naming the field) instead of
+ * cutting the value short. */
 static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char *key,
-				 const char *value)
+				 size_t key_size, const char *value, size_t value_size)
 {
 	struct tm_buf *b = cls;
 	(void)kind;
 	tm_buf_putc(b, b->len > 1 ? ',' : ' ');
-	tm_buf_json_str(b, key, strlen(key));
+	tm_buf_json_str(b, key, key_size);
 	tm_buf_putc(b, ':');
-	tm_buf_json_str(b, value ? value : "", value ? strlen(value) : 0);
+	tm_buf_json_str(b, value ? value : "", value ? value_size : 0);
 	return MHD_YES;
 }
 
@@ -176,7 +179,7 @@ static ProtobufCMessage *build_message(struct gw *g, struct gw_request *r)
 	} else {
 		tm_buf_init(&q);
 		tm_buf_putc(&q, '{');
-		MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query, &q);
+		MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, add_query, &q);
 		tm_buf_putc(&q, '}');
 		code = q.failed ?
 			       TM_E_INTERNAL :

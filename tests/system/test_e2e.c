@@ -771,7 +771,8 @@ static void test_skills_are_looked_up_by_name_or_alias(void **state)
 	const char *bad[][2] = {{"/api/v1/skills?limit=101", "limit"},
 				{"/api/v1/skills?limit=-1", "limit"},
 				{"/api/v1/skills?limit=ten", "limit"},
-				{"/api/v1/skills?color=red", "color"}};
+				{"/api/v1/skills?color=red", "color"},
+				{"/api/v1/skills?q=re%00act", "q"}}; /* not cut at the NUL */
 	for (size_t i = 0; i < TM_ARRAY_LEN(bad); i++) {
 		url(u, sizeof(u), bad[i][0]);
 		assert_int_equal(http_get(u, NULL, &r), 0);
