@@ -203,11 +203,14 @@ int store_proposal_save(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev)
 	const char *p[] = {ev->project_id, ev->proposal_id, ev->senior_developer_id,
 			   cost,	   ev->currency,    days,
 			   roles};
-	rc = roles ? exec_one(
-			     db,
-			     "UPDATE projects SET status = 'proposed', senior_developer_id = $2, "
-			     "updated_at = now() WHERE id = $1 AND status IN ('analyzed', 'proposed')",
-			     2, (const char *const[]){ev->project_id, ev->senior_developer_id}) :
+	/* priced in the project's currency, or it does not fit (escrow is in one) */
+	rc = roles ? exec_one(db,
+			      "UPDATE projects SET status = 'proposed', senior_developer_id = $2, "
+			      "updated_at = now() WHERE id = $1 AND status IN ('analyzed', "
+			      "'proposed') AND currency = $3",
+			      3,
+			      (const char *const[]){ev->project_id, ev->senior_developer_id,
+						    ev->currency}) :
 		     TM_DB_ERR;
 	if (rc == TM_DB_OK)
 		rc = tm_db_query(

@@ -116,9 +116,16 @@ static void as_matching(const ProtobufCMessage *ev)
 	tm_db_close(db);
 }
 
+/* How a proposal does not fit the project. */
+enum misfit {
+	FITS,
+	UNKNOWN_TASK,	/* one assignment names a task of no project */
+	OTHER_CURRENCY, /* priced in another currency than the project's */
+};
+
 /* TeamProposed: dev_a the even tasks, dev_b the odd ones; task 0 has dev_b as
- * its alternate. bad_task: one assignment names a task of no project. */
-static void propose(const char *senior, bool bad_task, char id[TM_UUID_LEN + 1])
+ * its alternate. */
+static void propose(const char *senior, enum misfit how, char id[TM_UUID_LEN + 1])
 {
 	Taskmesh__V1__TeamProposed ev = TASKMESH__V1__TEAM_PROPOSED__INIT;
 	Taskmesh__V1__TeamAssignment as[MAX_TASKS], *ap[MAX_TASKS];
@@ -131,7 +138,7 @@ static void propose(const char *senior, bool bad_task, char id[TM_UUID_LEN + 1])
 	alt.match_score = 0.7;
 	for (int i = 0; i < ntasks; i++) {
 		taskmesh__v1__team_assignment__init(&as[i]);
-		as[i].task_id = bad_task && i == ntasks - 1 ? unknown : task_ids[i];
+		as[i].task_id = how == UNKNOWN_TASK && i == ntasks - 1 ? unknown : task_ids[i];
 		as[i].developer_id = i % 2 ? dev_b : dev_a;
 		as[i].match_score = 0.8;
 		if (i == 0) {
@@ -146,7 +153,7 @@ static void propose(const char *senior, bool bad_task, char id[TM_UUID_LEN + 1])
 	ev.n_assignments = (size_t)ntasks;
 	ev.assignments = ap;
 	ev.total_cost_cents = 1000003; /* odd, so the milestone remainder shows */
-	ev.currency = "USD";
+	ev.currency = how == OTHER_CURRENCY ? "EUR" : "USD";
 	ev.timeline_days = 30;
 	ev.n_roles = 2;
 	ev.roles = roles;
@@ -286,7 +293,7 @@ static void test_a_proposal_from_matching_offers_every_task(void **state)
 {
 	char path[2048];
 	(void)state;
-	propose(dev_a, false, proposal);
+	propose(dev_a, FITS, proposal);
 	for (int i = 0; i < ntasks; i++)
 		holder[i] = i % 2 ? dev_b_tok : dev_a_tok;
 	snprintf(path, sizeof(path), "/api/v1/projects/%s", project);
@@ -322,17 +329,23 @@ static void test_a_proposal_that_does_not_fit_changes_nothing(void **state)
 {
 	char path[2048], other[TM_UUID_LEN + 1];
 	(void)state;
-	propose(dev_b, true, other); /* names a task the project does not have */
-	snprintf(path, sizeof(path), "/api/v1/projects/%s/proposal", project);
-	cJSON *pr = call("GET", path, client_tok, NULL, 200);
-	assert_string_equal(jstr(pr, "proposalId"), proposal);
-	assert_string_equal(jstr(pr, "seniorDeveloperId"), dev_a);
-	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(pr, "assignments")),
-			 ntasks);
-	cJSON_Delete(pr);
-	cJSON *t = task_of_project(ntasks - 1);
-	assert_string_equal(jstr(t, "status"), "offered");
-	cJSON_Delete(t);
+	const enum misfit misfits[] = {UNKNOWN_TASK, OTHER_CURRENCY};
+	for (size_t k = 0; k < TM_ARRAY_LEN(misfits); k++) {
+		propose(dev_b, misfits[k], other);
+		snprintf(path, sizeof(path), "/api/v1/projects/%s/proposal", project);
+		cJSON *pr = call("GET", path, client_tok, NULL, 200);
+		assert_string_equal(jstr(pr, "proposalId"), proposal);
+		assert_string_equal(jstr(pr, "seniorDeveloperId"), dev_a);
+		assert_string_equal(jstr(pr, "currency"), "USD");
+		assert_int_equal(
+			cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(pr, "assignments")),
+			ntasks);
+		cJSON_Delete(pr);
+		cJSON *t = task_of_project(ntasks - 1);
+		assert_string_equal(jstr(t, "status"), "offered");
+		assert_string_equal(jstr(t, "assignedDeveloperId"), dev_b);
+		cJSON_Delete(t);
+	}
 }
 
 static void test_a_decline_offers_the_task_to_the_next_match(void **state)
