@@ -63,8 +63,7 @@ int store_restart_analysis(struct tm_db *db, const char *project_id);
  * project: offers each task not yet accepted to its developer (or the first
  * alternate who has not declined it), status "proposed". Returns 0, or 1 when
  * the proposal does not fit the project (state, unknown tasks, bad ids, another
- * currency than the project's): then
- * nothing of it is kept. */
+ * currency than the project's): then nothing of it is kept. */
 int store_proposal_save(struct tm_db *db, const Taskmesh__V1__TeamProposed *ev);
 int store_proposal_get(struct tm_db *db, const char *project_id, struct tm_arena *a,
 		       Taskmesh__V1__Proposal **out);
