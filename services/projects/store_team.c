@@ -24,6 +24,17 @@ static int exec_one(struct tm_db *db, const char *sql, int n, const char *const 
 	return rc;
 }
 
+/* Runs a query that should find a row (or lock one); 1 when it finds none. */
+static int select_any(struct tm_db *db, const char *sql, int n, const char *const *p)
+{
+	PGresult *r = NULL;
+	int rc = tm_db_query(db, &r, sql, n, p);
+	if (rc == TM_DB_OK && PQntuples(r) == 0)
+		rc = 1;
+	PQclear(r);
+	return rc;
+}
+
 /* A match score as SQL text, held to 0..1. */
 static void score_text(double v, char out[32])
 {
@@ -108,20 +119,15 @@ int store_offer_next(struct tm_db *db, const char *project_id, const char *task_
 
 int store_task_waiting(struct tm_db *db, const char *project_id, const char *task_id)
 {
-	PGresult *r = NULL;
 	const char *p[] = {project_id, task_id};
 	if (!tm_uuid_valid(project_id) || !tm_uuid_valid(task_id))
 		return 1;
-	int rc = tm_db_query(
-		db, &r,
+	return select_any(
+		db,
 		"SELECT 1 FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = $2 AND "
 		"t.project_id = $1 AND t.status = 'pending' AND t.assigned_developer_id IS NULL "
 		"AND p.status IN ('proposed', 'approved', 'in_progress')",
 		2, p);
-	if (rc == TM_DB_OK && PQntuples(r) == 0)
-		rc = 1;
-	PQclear(r);
-	return rc;
 }
 
 /* The status of a task of the project; 1 when the project has no such task. */
@@ -337,29 +343,19 @@ int store_task_get(struct tm_db *db, const char *task_id, struct tm_arena *a, st
 
 int store_task_lock_project(struct tm_db *db, const char *task_id)
 {
-	PGresult *r = NULL;
 	const char *p[] = {task_id};
 	if (!tm_uuid_valid(task_id))
 		return 1;
-	int rc = tm_db_query(db, &r,
-			     "SELECT 1 FROM projects p JOIN tasks t ON t.project_id = p.id WHERE "
-			     "t.id = $1 FOR UPDATE OF p",
-			     1, p);
-	if (rc == TM_DB_OK && PQntuples(r) == 0)
-		rc = 1;
-	PQclear(r);
-	return rc;
+	return select_any(db,
+			  "SELECT 1 FROM projects p JOIN tasks t ON t.project_id = p.id WHERE "
+			  "t.id = $1 FOR UPDATE OF p",
+			  1, p);
 }
 
 int store_project_lock(struct tm_db *db, const char *project_id)
 {
-	PGresult *r = NULL;
 	const char *p[] = {project_id};
-	int rc = tm_db_query(db, &r, "SELECT 1 FROM projects WHERE id = $1 FOR UPDATE", 1, p);
-	if (rc == TM_DB_OK && PQntuples(r) == 0)
-		rc = 1;
-	PQclear(r);
-	return rc;
+	return select_any(db, "SELECT 1 FROM projects WHERE id = $1 FOR UPDATE", 1, p);
 }
 
 int store_task_set(struct tm_db *db, const char *task_id, const char *status,
