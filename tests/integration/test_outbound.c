@@ -93,15 +93,10 @@ static enum MHD_Result keep_header(void *cls, enum MHD_ValueKind kind, const cha
 				   const char *value)
 {
 	struct server *s = cls;
-	size_t used = strlen(s->headers);
-	int n = snprintf(s->headers + used, sizeof(s->headers) - used, "%s: %s\n", key,
-			 value ? value : "");
-
-	if (n < 0 || (size_t)n >= sizeof(s->headers) - used) {
-		s->headers[used] = '\0';
-		return MHD_NO;
-	}
-	return MHD_YES;
+	(void)kind;
+	if (mhd_header_line(s->headers, sizeof(s->headers), key, value))
+		return MHD_YES;
+	return MHD_NO;
 }
 
 static void record(struct server *s, struct MHD_Connection *c, const char *method, const char *url,

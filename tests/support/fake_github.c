@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "fake_github.h"
+#include "http.h"
 #include "mhd_reply.h"
 
 #define FG_TOKEN_MAX 256	   /* bytes of a registered token */
@@ -233,39 +234,18 @@ int fake_github_path_count(struct fake_github *fg, const char *path)
 int fake_github_header(const struct fake_github_request *r, const char *name, char *out,
 		       size_t outlen)
 {
-	size_t nl = strlen(name);
-
-	for (const char *p = r->headers; *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
-		if (ll > nl + 1 && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
-			const char *v = p + nl + 1;
-			while (*v == ' ')
-				v++;
-			snprintf(out, outlen, "%.*s", (int)(ll - (size_t)(v - p)), v);
-			return 0;
-		}
-		if (!eol)
-			break;
-		p = eol + 1;
-	}
-	return -1;
+	return http_header_find(r->headers, name, out, outlen);
 }
 
 static enum MHD_Result keep_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
 {
 	struct fake_github_request *r = cls;
-	size_t used = strlen(r->headers);
-	int n = snprintf(r->headers + used, sizeof(r->headers) - used, "%s: %s\n", key,
-			 value ? value : "");
-
-	if (n < 0 || (size_t)n >= sizeof(r->headers) - used) {
-		r->headers[used] = '\0'; /* keep whole lines only */
-		r->truncated = true;
-		return MHD_NO;
-	}
-	return MHD_YES;
+	(void)kind;
+	if (mhd_header_line(r->headers, sizeof(r->headers), key, value))
+		return MHD_YES;
+	r->truncated = true;
+	return MHD_NO;
 }
 
 /* Keeps a finished request (if there is room) and counts it. */

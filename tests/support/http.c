@@ -81,12 +81,14 @@ int http_post_json(const char *url, const char *bearer, const char *json, struct
 	return http_do("POST", url, h, json, strlen(json), out);
 }
 
-int http_header(const struct http_resp *r, const char *name, char *out, size_t outlen)
+int http_header_find(const char *block, const char *name, char *out, size_t outlen)
 {
 	size_t nl = strlen(name);
-	for (const char *p = r->headers; p && *p;) {
-		const char *eol = strstr(p, "\r\n");
+	for (const char *p = block; p && *p;) {
+		const char *eol = strchr(p, '\n');
 		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
 		if (ll > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
 			const char *v = p + nl + 1;
 			while (*v == ' ')
@@ -96,9 +98,14 @@ int http_header(const struct http_resp *r, const char *name, char *out, size_t o
 		}
 		if (!eol)
 			break;
-		p = eol + 2;
+		p = eol + 1;
 	}
 	return -1;
+}
+
+int http_header(const struct http_resp *r, const char *name, char *out, size_t outlen)
+{
+	return http_header_find(r->headers, name, out, outlen);
 }
 
 void http_resp_free(struct http_resp *r)

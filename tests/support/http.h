@@ -18,6 +18,9 @@ int http_do(const char *method, const char *url, const char *const *headers, con
 int http_get(const char *url, const char *bearer, struct http_resp *out);
 int http_post_json(const char *url, const char *bearer, const char *json, struct http_resp *out);
 
+/* The value of header `name` (case-insensitive; the first one) in a block of
+ * "Name: value" lines ending in "\n" or "\r\n", into out; 0 if found, -1 if not. */
+int http_header_find(const char *block, const char *name, char *out, size_t outlen);
 /* The value of a response header (case-insensitive name) into out; 0 if found. */
 int http_header(const struct http_resp *r, const char *name, char *out, size_t outlen);
 void http_resp_free(struct http_resp *r);
