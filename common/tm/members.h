@@ -21,11 +21,11 @@ int tm_members_on_proposal_approved(struct tm_event_ctx *ctx, const ProtobufCMes
 int tm_members_on_task_accepted(struct tm_event_ctx *ctx, const ProtobufCMessage *body);
 
 /* The two handlers above, as rows of a service's handler table. */
-#define TM_MEMBERS_HANDLERS                                                              \
-	{&taskmesh__v1__proposal_approved__descriptor, tm_members_on_proposal_approved}, \
-	{                                                                                \
-		&taskmesh__v1__task_accepted__descriptor, tm_members_on_task_accepted    \
-	}
+/* clang-format off */
+#define TM_MEMBERS_HANDLERS                                                               \
+	{&taskmesh__v1__proposal_approved__descriptor, tm_members_on_proposal_approved},  \
+	{&taskmesh__v1__task_accepted__descriptor, tm_members_on_task_accepted}
+/* clang-format on */
 
 /* May the caller see the project? Admins see every project; others must be
  * members. Returns 1 yes, 0 no (answer 404, never 403), < 0 a database error. */

@@ -216,6 +216,30 @@ static void test_a_broken_taxonomy_is_one_line_and_status_1(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_the_taxonomy_is_found_beside_the_migrations(void **state)
+{
+	char dir[] = "/tmp/tm-mig-XXXXXX", cmd[1400], env_dir[600], err[2048], where[700];
+	(void)state;
+	/* a copy of the migrations whose seed is broken: without TM_TAXONOMY_DIR the
+	 * daemon reads <TM_MIGRATIONS_DIR>/seed (so an installed image finds it),
+	 * not the build tree's */
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd),
+		 "cp -r '%s/migrations/.' '%s/' && "
+		 "printf 'React\\tNo Such Skill\\trequires\\t0.5\\n' >> '%s/seed/skill_edges.tsv'",
+		 tm_test_source_dir(), dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(env_dir, sizeof(env_dir), "TM_MIGRATIONS_DIR=%s", dir);
+	const char *env[] = {env_dir, NULL};
+	struct run r = start("matching", env);
+	assert_int_equal(wait_exit(&r, 10000), 1);
+	read_stderr(&r, err, sizeof(err));
+	snprintf(where, sizeof(where), "%s/seed/skill_edges.tsv:", dir);
+	assert_one_line(err, where);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_sigterm_stops_every_daemon_with_status_0(void **state)
 {
 	const char *daemons[] = {"projects",  "matching", "payments",
@@ -247,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_kafka_is_one_line_and_status_1),
 		cmocka_unit_test(test_changed_migration_refuses_to_start),
 		cmocka_unit_test(test_a_broken_taxonomy_is_one_line_and_status_1),
+		cmocka_unit_test(test_the_taxonomy_is_found_beside_the_migrations),
 		cmocka_unit_test(test_sigterm_stops_every_daemon_with_status_0),
 	};
 	return cmocka_run_group_tests_name("system: daemon start and stop", tests, setup, teardown);
