@@ -357,17 +357,16 @@ static struct tm_ai_analysis *cache_get(struct tm_ai *ai, struct tm_db *db, cons
 					struct tm_arena *a)
 {
 	PGresult *r = NULL;
-	const char *p[] = {key};
 	struct tm_ai_analysis *an = NULL;
 	char err[160];
 
-	if (!db || tm_db_query(db, &r,
-			       "SELECT result, provider, model FROM ai_cache WHERE key = $1 AND "
-			       "created_at > now() - interval '" AI_CACHE_TTL "'",
-			       1, p) != TM_DB_OK)
+	if (!db ||
+	    tm_db_maybe_one(db, &r,
+			    "SELECT result, provider, model FROM ai_cache WHERE key = $1 AND "
+			    "created_at > now() - interval '" AI_CACHE_TTL "'",
+			    TM_PARAMS(TM_P_TEXT(key))) != TM_DB_OK)
 		return NULL;
-	if (PQntuples(r) == 1 &&
-	    tm_ai_analysis_from_json(ai->cfg.taxonomy, PQgetvalue(r, 0, 0),
+	if (tm_ai_analysis_from_json(ai->cfg.taxonomy, PQgetvalue(r, 0, 0),
 				     (size_t)PQgetlength(r, 0, 0), a, &an, err, sizeof(err)) == 0) {
 		snprintf(an->source, sizeof(an->source), "%s", PQgetvalue(r, 0, 1));
 		snprintf(an->model, sizeof(an->model), "%s", PQgetvalue(r, 0, 2));
@@ -383,12 +382,12 @@ static void cache_put(struct tm_db *db, const char *key, const struct tm_ai_anal
 		return;
 	tm_buf_init(&b);
 	if (tm_ai_analysis_to_json(an, &b) == 0) {
-		const char *p[] = {key, an->source, an->model, b.data};
-		if (tm_db_query(
-			    db, NULL,
+		if (tm_db_exec(
+			    db,
 			    "INSERT INTO ai_cache (key, provider, model, result) VALUES ($1, $2, $3, "
 			    "$4) ON CONFLICT (key) DO UPDATE SET result = $4, created_at = now()",
-			    4, p) != TM_DB_OK)
+			    TM_PARAMS(TM_P_TEXT(key), TM_P_TEXT(an->source), TM_P_TEXT(an->model),
+				      TM_P_TEXT(b.data))) != TM_DB_OK)
 			tm_warn("ai cache: %s", tm_db_error(db));
 	}
 	tm_buf_free(&b);
@@ -463,15 +462,13 @@ int tm_ai_analyze(struct tm_ai *ai, struct tm_db *db, const char *title, const c
 	} else if (strcmp(ai->cfg.provider, "gemini") == 0) {
 		snprintf(why, sizeof(why), "no GEMINI_API_KEY is configured");
 	}
+	/* the local analyzer is not cached: it answers in microseconds, a cache look-up
+	 * (a round trip and the JSON) costs more than that */
 	if (!an) {
-		cache_key("local", "local-v1", prompt.data, key);
-		if (!(an = cache_get(ai, db, key, a))) {
-			if (tm_ai_local_analyze(ai->cfg.taxonomy, title, description, a, &an, err,
-						errlen) != 0) {
-				tm_buf_free(&prompt);
-				return -1;
-			}
-			cache_put(db, key, an);
+		if (tm_ai_local_analyze(ai->cfg.taxonomy, title, description, a, &an, err,
+					errlen) != 0) {
+			tm_buf_free(&prompt);
+			return -1;
 		}
 		snprintf(an->fallback_reason, sizeof(an->fallback_reason), "%s", why);
 	}
@@ -509,16 +506,15 @@ static const char *embed_text(const char *text, size_t i, char *buf, char *why, 
 static bool embed_cache_get(struct tm_db *db, const char *key, float *row)
 {
 	PGresult *r = NULL;
-	const char *p[] = {key};
 	bool ok = false;
 
 	if (!db ||
-	    tm_db_query(db, &r,
-			"SELECT result FROM ai_cache WHERE key = $1 AND created_at > now() - "
-			"interval '" AI_CACHE_TTL "'",
-			1, p) != TM_DB_OK)
+	    tm_db_maybe_one(db, &r,
+			    "SELECT result FROM ai_cache WHERE key = $1 AND created_at > now() - "
+			    "interval '" AI_CACHE_TTL "'",
+			    TM_PARAMS(TM_P_TEXT(key))) != TM_DB_OK)
 		return false;
-	if (PQntuples(r) == 1) {
+	{
 		cJSON *j = cJSON_ParseWithLength(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
 		ok = cJSON_IsArray(j) && cJSON_GetArraySize(j) == TM_AI_EMBED_DIMS;
 		for (int i = 0; ok && i < TM_AI_EMBED_DIMS; i++) {
@@ -543,12 +539,11 @@ static void embed_cache_put(struct tm_db *db, const char *key, const char *model
 	for (int i = 0; i < TM_AI_EMBED_DIMS; i++) /* %.9g: a float read back exactly */
 		tm_buf_printf(&b, "%s%.9g", i ? "," : "", (double)row[i]);
 	tm_buf_putc(&b, ']');
-	const char *p[] = {key, model, b.data};
 	if (!b.failed &&
-	    tm_db_query(db, NULL,
-			"INSERT INTO ai_cache (key, provider, model, result) VALUES ($1, 'gemini', "
-			"$2, $3) ON CONFLICT (key) DO UPDATE SET result = $3, created_at = now()",
-			3, p) != TM_DB_OK)
+	    tm_db_exec(db,
+		       "INSERT INTO ai_cache (key, provider, model, result) VALUES ($1, 'gemini', "
+		       "$2, $3) ON CONFLICT (key) DO UPDATE SET result = $3, created_at = now()",
+		       TM_PARAMS(TM_P_TEXT(key), TM_P_TEXT(model), TM_P_TEXT(b.data))) != TM_DB_OK)
 		tm_warn("ai cache: %s", tm_db_error(db));
 	tm_buf_free(&b);
 }

@@ -158,15 +158,21 @@ int tm_producer_fatal(struct tm_producer *p, char *err, size_t errlen)
 	return (int)rd_kafka_fatal_error(p->rk, err, errlen);
 }
 
-void tm_producer_close(struct tm_producer *p, int flush_timeout_ms)
+int tm_producer_close(struct tm_producer *p, int flush_timeout_ms)
 {
+	int rc = 0;
 	if (!p)
-		return;
-	if (rd_kafka_flush(p->rk, flush_timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	if (rd_kafka_flush(p->rk, flush_timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		tm_warn("kafka producer closed with %d records undelivered (they stay in the outbox)",
 			rd_kafka_outq_len(p->rk));
+		/* so that destroy does not wait for them */
+		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rc = -1;
+	}
 	rd_kafka_destroy(p->rk);
 	free(p);
+	return rc;
 }
 
 int tm_consumer_open(struct tm_consumer **out, const char *brokers, const char *group_id,
@@ -246,15 +252,33 @@ int tm_consumer_store(struct tm_consumer *c, const rd_kafka_message_t *msg)
 	return (int)e;
 }
 
-void tm_consumer_close(struct tm_consumer *c)
+int tm_consumer_close(struct tm_consumer *c, int64_t deadline_ms)
 {
 	if (!c)
-		return;
-	rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
-	if (e)
-		tm_warn("kafka consumer close: %s", rd_kafka_err2str(e));
+		return 0;
+	/* the close of rd_kafka_consumer_close, served here so it can be bounded */
+	rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
+	if (e) {
+		tm_warn("kafka consumer close: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	while (!e && !rd_kafka_consumer_closed(c->rk) && tm_mono_ms() < deadline_ms) {
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
+		if (ev)
+			rd_kafka_event_destroy(ev);
+	}
+	if (!e && !rd_kafka_consumer_closed(c->rk)) {
+		/* rd_kafka_destroy would wait for the close: the handle stays */
+		tm_warn("kafka consumer: offsets not committed, group not left by the shutdown "
+			"deadline (broker unreachable); given up on: the group rebalances after "
+			"its session timeout and events since the last commit come again");
+		return -1;
+	}
+	rd_kafka_queue_destroy(q);
 	rd_kafka_destroy(c->rk);
 	free(c);
+	return 0;
 }
 
 int tm_kafka_wait_ready(const char *brokers, int timeout_ms, char *err, size_t errlen)

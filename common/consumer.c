@@ -15,6 +15,7 @@
 #define CONSUMER_POLL_MS 200 /* how often the stop flag is looked at */
 #define CONSUMER_BACKOFF_BASE_MS 100
 #define CONSUMER_BACKOFF_CAP_MS 3000
+#define CONSUMER_FAILED_START_CLOSE_MS 5000 /* bound on closing after a failed start */
 
 struct tm_consumer_loop {
 	struct tm_consumer_loop_config cfg;
@@ -117,7 +118,7 @@ static bool process(struct tm_consumer_loop *l, const Taskmesh__V1__Event *ev)
 		tm_sleep_ms(
 			tm_backoff_ms(pause, CONSUMER_BACKOFF_BASE_MS, CONSUMER_BACKOFF_CAP_MS));
 		if (db_down) /* the next query reconnects */
-			tm_db_query(l->db, NULL, "SELECT 1", 0, NULL);
+			tm_db_exec(l->db, "SELECT 1", NULL, 0);
 	}
 	return dead_letter(l, ev, "the handler failed on every attempt");
 }
@@ -199,21 +200,26 @@ int tm_consumer_loop_start(struct tm_consumer_loop **out, const struct tm_consum
 	return 0;
 fail:
 	if (l->kc)
-		tm_consumer_close(l->kc);
+		tm_consumer_close(l->kc, tm_mono_ms() + CONSUMER_FAILED_START_CLOSE_MS);
 	tm_db_close(l->db);
 	tm_arena_free(l->arena);
 	free(l);
 	return -1;
 }
 
-void tm_consumer_loop_stop(struct tm_consumer_loop *l)
+int tm_consumer_loop_stop(struct tm_consumer_loop *l, int64_t deadline_ms)
 {
 	if (!l)
-		return;
+		return 0;
 	atomic_store(&l->stopping, true);
-	pthread_join(l->thread, NULL);
-	tm_consumer_close(l->kc);
+	if (tm_join_until(l->thread, deadline_ms) != 0) {
+		tm_warn("consumer: an event was still being handled at the shutdown deadline; given "
+			"up on (its transaction rolls back, the event comes again)");
+		return -1; /* the thread still uses the consumer, the connection, the arena */
+	}
+	int rc = tm_consumer_close(l->kc, deadline_ms);
 	tm_db_close(l->db);
 	tm_arena_free(l->arena);
 	free(l);
+	return rc;
 }

@@ -34,17 +34,17 @@ static enum tm_idem_outcome judge_existing(struct tm_db *db, const struct tm_ide
 					   struct tm_arena *a, ProtobufCBinaryData *stored,
 					   enum tm_code *code)
 {
-	const char *p[] = {k->caller, k->method, k->key};
 	PGresult *r = NULL;
 	enum tm_idem_outcome out = TM_IDEM_DB_ERROR;
 
-	if (tm_db_query(
-		    db, &r,
-		    "SELECT request_hash, state, reply, locked_until < now() FROM idempotency_keys "
-		    "WHERE caller_id = $1 AND method = $2 AND key = $3 FOR UPDATE",
-		    3, p) != TM_DB_OK)
+	int rc = tm_db_maybe_one(
+		db, &r,
+		"SELECT request_hash, state, reply, locked_until < now() FROM idempotency_keys "
+		"WHERE caller_id = $1 AND method = $2 AND key = $3 FOR UPDATE",
+		TM_PARAMS(TM_P_TEXT(k->caller), TM_P_TEXT(k->method), TM_P_TEXT(k->key)));
+	if (rc < 0)
 		return TM_IDEM_DB_ERROR;
-	if (PQntuples(r) != 1) { /* pruned meanwhile: the caller retries the claim */
+	if (rc == TM_DB_NONE) { /* pruned meanwhile: the caller retries the claim */
 		*code = TM_E_CONFLICT;
 		out = TM_IDEM_REJECT;
 	} else if (strcmp(PQgetvalue(r, 0, 0), k->hash) != 0) {
@@ -63,10 +63,11 @@ static enum tm_idem_outcome judge_existing(struct tm_db *db, const struct tm_ide
 		PQfreemem(raw);
 	} else if (strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
 		/* an abandoned claim (its worker died): take it over */
-		out = tm_db_query(db, NULL,
-				  "UPDATE idempotency_keys SET locked_until = now() + " TTL_SQL
-				  " WHERE caller_id = $1 AND method = $2 AND key = $3",
-				  3, p) == TM_DB_OK ?
+		out = tm_db_exec(db,
+				 "UPDATE idempotency_keys SET locked_until = now() + " TTL_SQL
+				 " WHERE caller_id = $1 AND method = $2 AND key = $3",
+				 TM_PARAMS(TM_P_TEXT(k->caller), TM_P_TEXT(k->method),
+					   TM_P_TEXT(k->key))) == TM_DB_OK ?
 			      TM_IDEM_PROCEED :
 			      TM_IDEM_DB_ERROR;
 	} else {
@@ -80,23 +81,23 @@ static enum tm_idem_outcome judge_existing(struct tm_db *db, const struct tm_ide
 enum tm_idem_outcome tm_idem_claim(struct tm_db *db, const struct tm_idem *k, struct tm_arena *a,
 				   ProtobufCBinaryData *stored, enum tm_code *code)
 {
-	const char *p[] = {k->caller, k->method, k->key, k->hash};
-	PGresult *r = NULL;
 	enum tm_idem_outcome out;
 
 	if (tm_db_begin(db) != TM_DB_OK)
 		return TM_IDEM_DB_ERROR;
-	if (tm_db_query(db, &r,
-			"INSERT INTO idempotency_keys (caller_id, method, key, request_hash, state, "
-			"locked_until) VALUES ($1, $2, $3, $4, 'in_progress', now() + " TTL_SQL ") "
-			"ON CONFLICT DO NOTHING",
-			4, p) != TM_DB_OK) {
+	int rc = tm_db_exec_n(
+		db,
+		"INSERT INTO idempotency_keys (caller_id, method, key, request_hash, state, "
+		"locked_until) VALUES ($1, $2, $3, $4, 'in_progress', now() + " TTL_SQL ") "
+		"ON CONFLICT DO NOTHING",
+		TM_PARAMS(TM_P_TEXT(k->caller), TM_P_TEXT(k->method), TM_P_TEXT(k->key),
+			  TM_P_TEXT(k->hash)),
+		1);
+	if (rc < 0) {
 		tm_db_rollback(db);
 		return TM_IDEM_DB_ERROR;
 	}
-	bool inserted = PQcmdTuples(r)[0] == '1';
-	PQclear(r);
-	out = inserted ? TM_IDEM_PROCEED : judge_existing(db, k, a, stored, code);
+	out = rc == TM_DB_OK ? TM_IDEM_PROCEED : judge_existing(db, k, a, stored, code);
 	if (out == TM_IDEM_DB_ERROR || tm_db_commit(db) != TM_DB_OK) {
 		tm_db_rollback(db);
 		return TM_IDEM_DB_ERROR;
@@ -106,25 +107,22 @@ enum tm_idem_outcome tm_idem_claim(struct tm_db *db, const struct tm_idem *k, st
 
 int tm_idem_finish(struct tm_db *db, const struct tm_idem *k, const void *reply, size_t len)
 {
-	const char *vals[] = {k->caller, k->method, k->key, reply};
-	int lens[] = {0, 0, 0, (int)len};
-	int fmts[] = {0, 0, 0, 1};
-	return tm_db_query_bin(
-		       db, NULL,
-		       "UPDATE idempotency_keys SET state = 'done', reply = $4, "
-		       "locked_until = NULL WHERE caller_id = $1 AND method = $2 AND key = $3",
-		       4, vals, lens, fmts) == TM_DB_OK ?
+	return tm_db_exec(db,
+			  "UPDATE idempotency_keys SET state = 'done', reply = $4, "
+			  "locked_until = NULL WHERE caller_id = $1 AND method = $2 AND key = $3",
+			  TM_PARAMS(TM_P_TEXT(k->caller), TM_P_TEXT(k->method), TM_P_TEXT(k->key),
+				    TM_P_BYTES(reply, len))) == TM_DB_OK ?
 		       0 :
 		       -1;
 }
 
 void tm_idem_release(struct tm_db *db, const struct tm_idem *k)
 {
-	const char *p[] = {k->caller, k->method, k->key};
-	if (tm_db_query(db, NULL,
-			"DELETE FROM idempotency_keys WHERE caller_id = $1 AND method = $2 AND "
-			"key = $3 AND state = 'in_progress'",
-			3, p) != TM_DB_OK)
+	if (tm_db_exec(db,
+		       "DELETE FROM idempotency_keys WHERE caller_id = $1 AND method = $2 AND "
+		       "key = $3 AND state = 'in_progress'",
+		       TM_PARAMS(TM_P_TEXT(k->caller), TM_P_TEXT(k->method), TM_P_TEXT(k->key))) !=
+	    TM_DB_OK)
 		tm_warn("cannot release idempotency key claim: %s (it expires by itself)",
 			tm_db_error(db));
 }

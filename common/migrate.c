@@ -199,13 +199,11 @@ static int ensure_bookkeeping(struct tm_db *db, const char *schema, char *err, s
 		 " name text PRIMARY KEY, checksum text NOT NULL,"
 		 " applied_at timestamptz NOT NULL DEFAULT now())",
 		 schema, schema);
-	PGresult *r = PQexec(tm_db_conn(db), sql);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!ok)
-		snprintf(err, errlen, "cannot create schema %s: %s", schema,
-			 PQresultErrorMessage(r));
-	PQclear(r);
-	return ok ? 0 : -1;
+	if (tm_db_script(db, sql) != TM_DB_OK) {
+		snprintf(err, errlen, "cannot create schema %s: %s", schema, tm_db_error(db));
+		return -1;
+	}
+	return 0;
 }
 
 /* Runs one pending migration and records it, in one transaction. */
@@ -213,27 +211,22 @@ static int apply_one(struct tm_db *db, const char *schema, const struct tm_migra
 		     size_t errlen)
 {
 	char sql[256];
-	const char *params[] = {m->name, m->checksum};
 
 	if (tm_db_begin(db) != TM_DB_OK) {
 		snprintf(err, errlen, "%s: %s", m->name, tm_db_error(db));
 		return -1;
 	}
 	/* a migration file holds several statements and no values: simple protocol */
-	PGresult *r = PQexec(tm_db_conn(db), m->sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		char first[200];
-		const char *msg = PQresultErrorMessage(r);
-		snprintf(first, sizeof(first), "%.*s", (int)strcspn(msg, "\n"), msg);
-		snprintf(err, errlen, "migration %s failed: %s", m->name, first);
-		PQclear(r);
+	if (tm_db_script(db, m->sql) != TM_DB_OK) {
+		snprintf(err, errlen, "migration %s failed: %.200s", m->name, tm_db_error(db));
 		tm_db_rollback(db);
 		return -1;
 	}
-	PQclear(r);
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO \"%s\".schema_migrations (name, checksum) VALUES ($1, $2)", schema);
-	if (tm_db_query(db, NULL, sql, 2, params) != TM_DB_OK || tm_db_commit(db) != TM_DB_OK) {
+	if (tm_db_exec(db, sql, TM_PARAMS(TM_P_TEXT(m->name), TM_P_TEXT(m->checksum))) !=
+		    TM_DB_OK ||
+	    tm_db_commit(db) != TM_DB_OK) {
 		snprintf(err, errlen, "migration %s: cannot record: %s", m->name, tm_db_error(db));
 		tm_db_rollback(db);
 		return -1;
@@ -251,7 +244,7 @@ static int reconcile(struct tm_db *db, const char *schema, struct tm_migration *
 	int applied = 0;
 
 	snprintf(sql, sizeof(sql), "SELECT name, checksum FROM \"%s\".schema_migrations", schema);
-	if (tm_db_query(db, &r, sql, 0, NULL) != TM_DB_OK) {
+	if (tm_db_rows(db, &r, sql, NULL, 0) != TM_DB_OK) {
 		snprintf(err, errlen, "cannot read %s.schema_migrations: %s", schema,
 			 tm_db_error(db));
 		return -1;
@@ -309,22 +302,21 @@ out:
 int tm_migrate(struct tm_db *db, const char *dir, const char *schema, char *err, size_t errlen)
 {
 	struct tm_migration *files = NULL;
-	const char *lock_params[] = {schema};
 	int rc = -1;
 
 	int nfiles = tm_migrations_load(dir, schema, &files, err, errlen);
 	if (nfiles < 0)
 		return -1;
 	/* one migrator per schema at a time, across processes */
-	if (tm_db_query(db, NULL, "SELECT pg_advisory_lock(hashtext('tm_migrate:' || $1))", 1,
-			lock_params) != TM_DB_OK) {
+	if (tm_db_exec(db, "SELECT pg_advisory_lock(hashtext('tm_migrate:' || $1))",
+		       TM_PARAMS(TM_P_TEXT(schema))) != TM_DB_OK) {
 		snprintf(err, errlen, "cannot take the migration lock: %s", tm_db_error(db));
 		goto out_free;
 	}
 	if (ensure_bookkeeping(db, schema, err, errlen) == 0)
 		rc = reconcile(db, schema, files, nfiles, err, errlen);
-	tm_db_query(db, NULL, "SELECT pg_advisory_unlock(hashtext('tm_migrate:' || $1))", 1,
-		    lock_params);
+	tm_db_exec(db, "SELECT pg_advisory_unlock(hashtext('tm_migrate:' || $1))",
+		   TM_PARAMS(TM_P_TEXT(schema)));
 out_free:
 	tm_migrations_free(files, nfiles);
 	return rc;

@@ -21,6 +21,7 @@
 #define RELAY_HOUSEKEEPING_MS (10 * 60 * 1000) /* how often old rows are pruned */
 #define OUTBOX_SENT_RETENTION "7 days"	       /* sent rows kept for inspection */
 #define IDEMPOTENCY_RETENTION "24 hours"       /* keys replay for this long */
+#define RELAY_STOP_RESERVE_MS 300 /* before the stop's deadline: record the round, close */
 
 void tm_outbox_channel(const char *schema, char *out, size_t outlen)
 {
@@ -59,18 +60,15 @@ int tm_outbox_add(struct tm_db *db, const char *topic, const char *subject,
 		goto out_body;
 	taskmesh__v1__event__pack(&ev, payload);
 
-	const char *vals[] = {id, topic, subject, ev.type, (const char *)payload};
-	int lens[] = {0, 0, 0, 0, (int)len};
-	int fmts[] = {0, 0, 0, 0, 1};
-	rc = tm_db_query_bin(db, NULL,
-			     "INSERT INTO outbox (event_id, topic, subject, type, payload) "
-			     "VALUES ($1, $2, $3, $4, $5)",
-			     5, vals, lens, fmts);
+	rc = tm_db_exec(db,
+			"INSERT INTO outbox (event_id, topic, subject, type, payload) "
+			"VALUES ($1, $2, $3, $4, $5)",
+			TM_PARAMS(TM_P_TEXT(id), TM_P_TEXT(topic), TM_P_TEXT(subject),
+				  TM_P_TEXT(ev.type), TM_P_BYTES(payload, len)));
 	if (rc == TM_DB_OK) {
 		tm_outbox_channel(tm_db_schema(db), channel, sizeof(channel));
-		const char *np[] = {channel};
 		/* delivered at commit, so the relay wakes only for committed rows */
-		rc = tm_db_query(db, NULL, "SELECT pg_notify($1, '')", 1, np);
+		rc = tm_db_exec(db, "SELECT pg_notify($1, '')", TM_PARAMS(TM_P_TEXT(channel)));
 	}
 	if (rc == TM_DB_OK && event_id)
 		memcpy(event_id, id, sizeof(id));
@@ -99,6 +97,8 @@ struct tm_outbox_relay {
 	pthread_t thread;
 	int stop_fd; /* eventfd: written once to stop */
 	atomic_bool stopping;
+	_Atomic int64_t stop_deadline_ms; /* tm_mono_ms when the stop gives up; 0 = running */
+	bool last_round_ok;		  /* the stop's last round delivered what it found */
 	unsigned long listen_epoch; /* tm_db_reconnects() when LISTEN was issued; ~0 = never */
 	int64_t next_housekeeping_ms;
 	struct slot slots[RELAY_BATCH_MAX];
@@ -167,7 +167,7 @@ static void ensure_listen(struct tm_outbox_relay *r)
 		return;
 	tm_outbox_channel(r->cfg.schema, channel, sizeof(channel));
 	snprintf(sql, sizeof(sql), "LISTEN %s", channel); /* schema validated: plain identifier */
-	if (tm_db_query(r->db, NULL, sql, 0, NULL) == TM_DB_OK)
+	if (tm_db_script(r->db, sql) == TM_DB_OK)
 		r->listen_epoch = tm_db_reconnects();
 }
 
@@ -242,8 +242,8 @@ static int update_ids(struct tm_outbox_relay *r, struct tm_buf *b, const char *s
 		return -1;
 	if (b->len <= 2)
 		return 0;
-	const char *p[] = {b->data, extra};
-	return tm_db_query(r->db, NULL, sql, extra ? 2 : 1, p) == TM_DB_OK ? 0 : -1;
+	const struct tm_dbp p[] = {TM_P_TEXT(b->data), TM_P_TEXT(extra)};
+	return tm_db_exec(r->db, sql, p, extra ? 2 : 1) == TM_DB_OK ? 0 : -1;
 }
 
 /*
@@ -301,6 +301,14 @@ static int record_outcome(struct tm_outbox_relay *r, int *sent)
 	return rc < 0 ? -1 : failures;
 }
 
+/* True once the stop's deadline is near: a round stops waiting for reports,
+ * leaving RELAY_STOP_RESERVE_MS to record what it got and close the producer. */
+static bool past_stop_deadline(struct tm_outbox_relay *r)
+{
+	int64_t d = atomic_load(&r->stop_deadline_ms);
+	return d > 0 && tm_mono_ms() >= d - RELAY_STOP_RESERVE_MS;
+}
+
 /*
  * One round: lock up to batch_max pending rows (SKIP LOCKED lets a second relay
  * of the same schema take others), produce them, wait for every delivery
@@ -309,20 +317,17 @@ static int record_outcome(struct tm_outbox_relay *r, int *sent)
  */
 static int relay_round(struct tm_outbox_relay *r)
 {
-	char limit[16];
 	PGresult *res = NULL;
 	int fetched = -1, sent = 0;
 	struct tm_arena *arena = tm_arena_new(0);
 
-	snprintf(limit, sizeof(limit), "%d", r->cfg.batch_max);
-	const char *p[] = {limit};
 	if (!arena || tm_db_begin(r->db) != TM_DB_OK)
 		goto out;
-	if (tm_db_query(
+	if (tm_db_rows(
 		    r->db, &res,
 		    "SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL "
 		    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-		    1, p) != TM_DB_OK)
+		    TM_PARAMS(TM_P_INT(r->cfg.batch_max))) != TM_DB_OK)
 		goto out_rollback;
 	fetched = PQntuples(res);
 	if (fetched == 0) {
@@ -331,7 +336,7 @@ static int relay_round(struct tm_outbox_relay *r)
 	}
 	produce_rows(r, res, arena);
 	int64_t give_up = tm_mono_ms() + r->cfg.delivery_timeout_ms + 2000;
-	while (r->pending_reports > 0 && tm_mono_ms() < give_up)
+	while (r->pending_reports > 0 && tm_mono_ms() < give_up && !past_stop_deadline(r))
 		tm_producer_poll(r->producer, 50);
 	int failures = record_outcome(r, &sent);
 	if (failures < 0 || tm_db_commit(r->db) != TM_DB_OK) {
@@ -344,7 +349,8 @@ static int relay_round(struct tm_outbox_relay *r)
 	tm_stat_add(r->failed, failures);
 	atomic_store(&kafka_healthy, failures == 0);
 	if (failures > 0) {
-		tm_warn("outbox relay: %d of %d events not delivered; retrying", failures, fetched);
+		tm_warn("outbox relay: %d of %d events not delivered%s", failures, fetched,
+			atomic_load(&r->stopping) ? "" : "; retrying");
 		fetched = -1;
 	}
 	goto out;
@@ -364,22 +370,18 @@ static void housekeeping(struct tm_outbox_relay *r)
 	if (tm_mono_ms() < r->next_housekeeping_ms)
 		return;
 	r->next_housekeeping_ms = tm_mono_ms() + RELAY_HOUSEKEEPING_MS;
-	tm_db_query(r->db, NULL,
-		    "DELETE FROM outbox WHERE sent_at < now() - interval '" OUTBOX_SENT_RETENTION
-		    "'",
-		    0, NULL);
-	tm_db_query(
-		r->db, NULL,
-		"DELETE FROM idempotency_keys WHERE created_at < now() - interval '" IDEMPOTENCY_RETENTION
-		"'",
-		0, NULL);
-	if (tm_db_query(r->db, &res,
-			"SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL", 0,
-			NULL) == TM_DB_OK) {
-		int64_t n = 0;
-		tm_parse_int64(PQgetvalue(res, 0, 0), &n);
-		tm_stat_set(r->pending_gauge, n);
-	}
+	tm_db_exec(r->db,
+		   "DELETE FROM outbox WHERE sent_at < now() - interval '" OUTBOX_SENT_RETENTION
+		   "'",
+		   NULL, 0);
+	tm_db_exec(r->db,
+		   "DELETE FROM idempotency_keys WHERE created_at < now() - interval "
+		   "'" IDEMPOTENCY_RETENTION "'",
+		   NULL, 0);
+	if (tm_db_one(r->db, &res,
+		      "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL", NULL,
+		      0) == TM_DB_OK)
+		tm_stat_set(r->pending_gauge, tm_db_int(res, 0, 0));
 	PQclear(res);
 }
 
@@ -403,8 +405,14 @@ static void *relay_main(void *arg)
 		if (n < r->cfg.batch_max)
 			wait_for_work(r, r->cfg.idle_poll_ms);
 	}
-	/* last round: what committed before the stop is published if Kafka takes it */
-	relay_round(r);
+	/* last round: what committed before the stop is published if Kafka takes it
+	 * before the deadline; what it does not deliver goes out after the restart */
+	if (past_stop_deadline(r))
+		tm_warn("outbox relay: no time left for a last round at the shutdown deadline; "
+			"pending events stay in the outbox");
+	else if (!(r->last_round_ok = relay_round(r) >= 0))
+		tm_warn("outbox relay: the last round did not deliver everything (Kafka or "
+			"PostgreSQL away); pending events stay in the outbox");
 	return NULL;
 }
 
@@ -458,18 +466,27 @@ fail:
 	return -1;
 }
 
-void tm_outbox_relay_stop(struct tm_outbox_relay *r)
+int tm_outbox_relay_stop(struct tm_outbox_relay *r, int64_t deadline_ms)
 {
 	uint64_t one = 1;
 
 	if (!r)
-		return;
+		return 0;
+	atomic_store(&r->stop_deadline_ms, deadline_ms);
 	atomic_store(&r->stopping, true);
 	if (write(r->stop_fd, &one, sizeof(one)) < 0)
 		tm_warn("outbox relay: cannot signal stop: %s", strerror(errno));
-	pthread_join(r->thread, NULL);
-	tm_producer_close(r->producer, r->cfg.delivery_timeout_ms);
+	if (tm_join_until(r->thread, deadline_ms) != 0) {
+		tm_warn("outbox relay: its thread was still busy at the shutdown deadline; given up "
+			"on (pending events stay in the outbox)");
+		return -1;
+	}
+	int64_t left = deadline_ms - tm_mono_ms();
+	int rc = r->last_round_ok ? 0 : -1;
+	if (tm_producer_close(r->producer, left > 0 ? (int)left : 0) != 0)
+		rc = -1;
 	tm_db_close(r->db);
 	close(r->stop_fd);
 	free(r);
+	return rc;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <pthread.h>
 
 #include <nng/nng.h>
@@ -65,6 +66,7 @@ struct tm_rpc_server {
 	struct slot *queue_head, *queue_tail;
 	int busy; /* slots not idle */
 	bool stopping;
+	bool given_up; /* the stop's deadline passed with requests in hand: workers quit */
 	int64_t started_mono_ms;
 };
 
@@ -552,14 +554,15 @@ static void slot_cb(void *arg)
 	on_received(sl);
 }
 
-/* Takes the next queued slot; NULL when stopping and nothing is left. */
+/* Takes the next queued slot; NULL when stopping and nothing is left, or when
+ * the stop gave up on what is left. */
 static struct slot *next_job(struct tm_rpc_server *s)
 {
 	struct slot *sl;
 	pthread_mutex_lock(&s->lock);
-	while (!s->queue_head && !(s->stopping && s->busy == 0))
+	while (!s->queue_head && !(s->stopping && s->busy == 0) && !s->given_up)
 		pthread_cond_wait(&s->work, &s->lock);
-	sl = s->queue_head;
+	sl = s->given_up ? NULL : s->queue_head;
 	if (sl) {
 		s->queue_head = sl->next;
 		if (!s->queue_head)
@@ -659,21 +662,59 @@ static void server_free(struct tm_rpc_server *s)
 	free(s);
 }
 
-/* Stops receiving, waits until every slot is idle (in-flight replies sent),
- * then lets the workers go and joins `nthreads` of them. */
-static void drain_and_join(struct tm_rpc_server *s, int nthreads)
+/* Waits on cv (with m held) until signalled or deadline_ms (tm_mono_ms); in
+ * steps of at most 100 ms, as the condition variable counts in CLOCK_REALTIME. */
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int64_t deadline_ms)
+{
+	struct timespec ts;
+	int64_t left = deadline_ms - tm_mono_ms();
+
+	if (left <= 0)
+		return;
+	left = left < 100 ? left : 100;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)(left * 1000000);
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_cond_timedwait(cv, m, &ts);
+}
+
+/* Says what the stop gives up on: the requests running and queued. */
+static void log_given_up(struct tm_rpc_server *s)
+{
+	int running = 0, queued = 0;
+	for (int i = 0; i < s->nslots; i++) {
+		running += s->slots[i].state == S_WORK;
+		queued += s->slots[i].state == S_QUEUED;
+	}
+	tm_warn("rpc: %d request(s) running and %d queued at the shutdown deadline; given up on "
+		"(unanswered; their transactions roll back when the process exits)",
+		running, queued);
+}
+
+/* Stops receiving, waits until every slot is idle (in-flight replies sent) or
+ * deadline_ms passes, then lets the workers go. Joins `nthreads` of them and
+ * returns 0 when every slot went idle; else returns -1 and joins none (the
+ * busy ones may never return). */
+static int drain_and_join(struct tm_rpc_server *s, int nthreads, int64_t deadline_ms)
 {
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	for (int i = 0; i < s->nslots; i++)
 		if (s->slots[i].state == S_RECV)
 			nng_aio_cancel(s->slots[i].aio);
-	while (s->busy > 0)
-		pthread_cond_wait(&s->idle, &s->lock);
+	while (s->busy > 0 && tm_mono_ms() < deadline_ms)
+		wait_until(&s->idle, &s->lock, deadline_ms);
+	s->given_up = s->busy > 0; /* a later stop (tests) finds the workers done */
+	if (s->given_up)
+		log_given_up(s);
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
+	if (s->given_up)
+		return -1;
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(s->workers[i].thread, NULL);
+	return 0;
 }
 
 int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_config *cfg,
@@ -714,18 +755,21 @@ int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_c
 	*out = s;
 	return 0;
 fail:
-	drain_and_join(s, started);
+	drain_and_join(s, started, INT64_MAX); /* nothing was received: no slot is busy */
 	nng_close(s->sock);
 	server_free(s);
 	return -1;
 }
 
-void tm_rpc_server_stop(struct tm_rpc_server *s)
+int tm_rpc_server_stop(struct tm_rpc_server *s, int64_t deadline_ms)
 {
 	if (!s)
-		return;
-	drain_and_join(s, s->nworkers);
-	nng_close(s->sock);
+		return 0;
+	int rc = drain_and_join(s, s->nworkers, deadline_ms);
+	nng_close(s->sock); /* given up on: callers see the connection drop */
+	if (rc != 0)
+		return -1; /* workers still running use the slots and connections */
 	server_free(s);
 	tm_info("rpc: stopped");
+	return 0;
 }

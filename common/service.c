@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "tm_version.h"
 #include "tm/bus.h"
@@ -36,7 +37,7 @@ static void common_items(struct tm_daemon_config *c, struct tm_cfg_item *it, siz
 		 3500, 300000, NULL, false,
 		 "consumer session.timeout.ms; a restarted consumer waits this long for its partitions"},
 		{"TM_SHUTDOWN_TIMEOUT_MS", TM_CFG_INT, "10000", &c->shutdown_timeout_ms, 100,
-		 600000, NULL, false, "bound on draining work at SIGTERM"},
+		 600000, NULL, false, "one deadline for the whole stop (SIGTERM, SIGINT, SIGHUP)"},
 	};
 	memcpy(it, items, sizeof(items));
 	*n = TM_ARRAY_LEN(items);
@@ -61,13 +62,20 @@ static bool has_flag(int argc, char **argv, const char *flag)
 	return false;
 }
 
+/* The signals that stop a daemon: SIGTERM, SIGINT, and SIGHUP (the terminal
+ * closed) unless the daemon was started with it ignored (nohup). Blocked
+ * signals reach sigwait even when ignored, so an ignored SIGHUP stays out. */
+static sigset_t stop_signals;
+
 static void block_signals(void)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct sigaction hup;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN)
+		sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -146,22 +154,37 @@ int tm_daemon_start(struct tm_daemon *d, const char *name, const struct tm_cfg_i
 	return bring_up(d);
 }
 
-int tm_daemon_wait_signal(void)
+int tm_daemon_wait_signal(struct tm_daemon *d)
 {
-	sigset_t set;
 	int sig = 0;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	while (sigwait(&set, &sig) != 0)
+	while (sigwait(&stop_signals, &sig) != 0)
 		;
+	d->stop_deadline_ms = tm_mono_ms() + d->cfg.shutdown_timeout_ms;
 	return sig;
+}
+
+int64_t tm_daemon_deadline(struct tm_daemon *d)
+{
+	if (d->stop_deadline_ms == 0)
+		d->stop_deadline_ms = tm_mono_ms() + d->cfg.shutdown_timeout_ms;
+	return d->stop_deadline_ms;
 }
 
 void tm_daemon_stop(struct tm_daemon *d)
 {
-	tm_outbox_relay_stop(d->relay);
+	if (tm_outbox_relay_stop(d->relay, tm_daemon_deadline(d)) != 0)
+		d->abandoned++;
 	d->relay = NULL;
+}
+
+void tm_daemon_exit_if_abandoned(const struct tm_daemon *d)
+{
+	if (d->abandoned == 0)
+		return;
+	tm_warn("stopped with %d part(s) of the stop given up on (see above; bound "
+		"TM_SHUTDOWN_TIMEOUT_MS=%lld); exiting with status 1",
+		d->abandoned, (long long)d->cfg.shutdown_timeout_ms);
+	_exit(1);
 }
 
 const char *tm_type_name(const ProtobufCMessageDescriptor *desc)
@@ -255,6 +278,39 @@ static int ping_self(const char *name, const char *url)
 	return status;
 }
 
+/* A service's fini, run on a thread of its own (one per process). */
+static struct {
+	const struct tm_service_def *def;
+	void *state;
+} fini_run;
+
+static void *fini_main(void *arg)
+{
+	(void)arg;
+	fini_run.def->fini(fini_run.state);
+	return NULL;
+}
+
+/* Runs def->fini bounded by the stop's deadline. Returns 0, or -1 when it was
+ * still busy then (it is left running, the state in place). */
+static int fini_until(struct tm_daemon *d, const struct tm_service_def *def, void *state)
+{
+	pthread_t t;
+
+	fini_run.def = def;
+	fini_run.state = state;
+	if (pthread_create(&t, NULL, fini_main, NULL) != 0) {
+		def->fini(state); /* no thread to spare: unbounded, as before */
+		return 0;
+	}
+	if (tm_join_until(t, tm_daemon_deadline(d)) != 0) {
+		tm_warn("the service's own workers were still busy at the shutdown deadline; given "
+			"up on (their transactions roll back when the process exits)");
+		return -1;
+	}
+	return 0;
+}
+
 /* The taxonomy for d, with its size as gauges; prints why on failure. */
 static int load_taxonomy(struct tm_daemon *d, const char *dir, struct tm_taxonomy **out)
 {
@@ -338,18 +394,24 @@ int tm_service_main(const struct tm_service_def *def, int argc, char **argv)
 	}
 	tm_info("tm-%s %s ready: rpc %s, publishes %s, consumes %zu topic(s)", def->name,
 		TM_VERSION, ss.rpc_url, d.topic, def->nsubscribe);
-	int sig = tm_daemon_wait_signal();
-	tm_info("signal %d: shutting down", sig);
+	int sig = tm_daemon_wait_signal(&d);
+	tm_info("signal %d: shutting down (within %lld ms)", sig,
+		(long long)d.cfg.shutdown_timeout_ms);
 	status = 0;
-	tm_consumer_loop_stop(loop);
+	if (tm_consumer_loop_stop(loop, tm_daemon_deadline(&d)) != 0)
+		d.abandoned++;
 out_rpc:
-	tm_rpc_server_stop(rpc);
+	if (tm_rpc_server_stop(rpc, tm_daemon_deadline(&d)) != 0)
+		d.abandoned++;
 out_state:
-	if (def->fini && state)
-		def->fini(state);
+	/* a handler given up on may still use the state: then it stays */
+	if (def->fini && state && !d.abandoned && fini_until(&d, def, state) != 0)
+		d.abandoned++;
 out_daemon:
-	tm_taxonomy_free(taxonomy);
-	tm_daemon_stop(&d);
+	if (!d.abandoned)
+		tm_taxonomy_free(taxonomy);
+	tm_daemon_stop(&d); /* last: publishes what the drain committed */
+	tm_daemon_exit_if_abandoned(&d);
 	if (status == 0)
 		tm_info("stopped");
 	return status;

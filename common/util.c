@@ -69,6 +69,29 @@ void tm_sleep_ms(int64_t ms)
 		;
 }
 
+int tm_join_until(pthread_t t, int64_t deadline_ms)
+{
+	int64_t min_end = tm_mono_ms() + TM_JOIN_GRACE_MS;
+	int64_t end = deadline_ms > min_end ? deadline_ms : min_end;
+
+	/* pthread_timedjoin_np counts in CLOCK_REALTIME: short steps, so a clock
+	 * step cannot stretch the wait */
+	for (int64_t left; (left = end - tm_mono_ms()) > 0;) {
+		struct timespec ts;
+		int64_t step = left < 100 ? left : 100;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(step * 1000000);
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		int rc = pthread_timedjoin_np(t, NULL, &ts);
+		if (rc == 0)
+			return 0;
+		if (rc != ETIMEDOUT)
+			return -1;
+	}
+	return pthread_tryjoin_np(t, NULL) == 0 ? 0 : -1;
+}
+
 void tm_rfc3339(int64_t unix_ms, char out[32])
 {
 	time_t secs = (time_t)(unix_ms / 1000);

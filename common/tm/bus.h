@@ -37,7 +37,9 @@ int tm_producer_poll(struct tm_producer *p, int timeout_ms);
 int tm_producer_flush(struct tm_producer *p, int timeout_ms);
 /* Non-zero after a fatal producer error (idempotence broken): the daemon must exit. */
 int tm_producer_fatal(struct tm_producer *p, char *err, size_t errlen);
-void tm_producer_close(struct tm_producer *p, int flush_timeout_ms);
+/* Flushes (at most flush_timeout_ms) and destroys. Returns 0, or -1 when
+ * records were left undelivered (dropped: their rows stay in the outbox). */
+int tm_producer_close(struct tm_producer *p, int flush_timeout_ms);
 
 int tm_consumer_open(struct tm_consumer **out, const char *brokers, const char *group_id,
 		     const char *const *topics, size_t ntopics, int fetch_wait_ms,
@@ -48,8 +50,11 @@ rd_kafka_message_t *tm_consumer_poll(struct tm_consumer *c, int timeout_ms);
 /* Stores msg->offset + 1 for commit. Returns 0 or a librdkafka error code
  * (e.g. _STATE when the partition was revoked meanwhile; harmless). */
 int tm_consumer_store(struct tm_consumer *c, const rd_kafka_message_t *msg);
-/* Commits stored offsets and leaves the group. */
-void tm_consumer_close(struct tm_consumer *c);
+/* Commits stored offsets, leaves the group and destroys the consumer, by
+ * deadline_ms (tm_mono_ms). Returns 0, or -1 when the close did not finish
+ * in time (one line says so; the handle is left alone, for the process to
+ * exit). */
+int tm_consumer_close(struct tm_consumer *c, int64_t deadline_ms);
 
 /* Startup check: fetches cluster metadata, retrying until `timeout_ms` passes.
  * Returns 0, or -1 with a one-line reason. */

@@ -30,7 +30,9 @@ struct tm_consumer_loop_config {
 
 int tm_consumer_loop_start(struct tm_consumer_loop **out, const struct tm_consumer_loop_config *cfg,
 			   char *err, size_t errlen);
-/* Finishes the event in hand, commits stored offsets, leaves the group. */
-void tm_consumer_loop_stop(struct tm_consumer_loop *l);
+/* Finishes the event in hand, commits stored offsets, leaves the group, all by
+ * deadline_ms (tm_mono_ms). Returns 0, or -1 when it gave up on part of it
+ * (one line says what; the process must exit). NULL: returns 0. */
+int tm_consumer_loop_stop(struct tm_consumer_loop *l, int64_t deadline_ms);
 
 #endif

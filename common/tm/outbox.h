@@ -45,9 +45,10 @@ struct tm_outbox_relay_config {
 /* Starts the relay thread (own connection, own producer). Returns 0 or -1. */
 int tm_outbox_relay_start(struct tm_outbox_relay **out, const struct tm_outbox_relay_config *cfg,
 			  char *err, size_t errlen);
-/* Publishes what is pending (bounded by delivery_timeout_ms), flushes the
- * producer, and joins the thread. */
-void tm_outbox_relay_stop(struct tm_outbox_relay *r);
+/* Publishes what is pending, flushes the producer and joins the thread, all
+ * by deadline_ms (tm_mono_ms). Returns 0, or -1 when events were left in the
+ * outbox for the next start (one line says so). NULL: returns 0. */
+int tm_outbox_relay_stop(struct tm_outbox_relay *r, int64_t deadline_ms);
 
 /* False after the last relay round failed to deliver (Kafka unreachable). */
 bool tm_outbox_kafka_healthy(void);

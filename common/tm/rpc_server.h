@@ -97,8 +97,13 @@ struct tm_rpc_server_config {
 /* Binds and starts the workers. Returns 0, or -1 with a reason in err. */
 int tm_rpc_server_start(struct tm_rpc_server **out, const struct tm_rpc_server_config *cfg,
 			char *err, size_t errlen);
-/* Stops taking requests, lets in-flight ones finish and answer, joins the workers. */
-void tm_rpc_server_stop(struct tm_rpc_server *s);
+/* Stops taking requests, lets in-flight ones finish and answer, joins the
+ * workers, frees the server; returns 0. Requests still queued or running at
+ * deadline_ms (tm_mono_ms) are given up on with one line: the socket closes,
+ * their workers are left running and nothing is freed; returns -1, and the
+ * process must exit (an unfinished transaction rolls back with its
+ * connection; a later stop, once they finished, frees it). NULL: returns 0. */
+int tm_rpc_server_stop(struct tm_rpc_server *s, int64_t deadline_ms);
 
 /* Process the request bytes of one call without a socket (tests, benchmarks):
  * returns a packed RpcReply in *reply (malloc'd). */

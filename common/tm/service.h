@@ -3,9 +3,12 @@
  *   start:    config (environment) -> logging -> PostgreSQL reachable (bounded
  *             retry) -> Kafka reachable (bounded retry) -> migrations -> outbox
  *             relay -> RPC server / HTTP front -> consumer loop;
- *   run:      until SIGTERM or SIGINT;
+ *   run:      until SIGTERM, SIGINT or SIGHUP;
  *   shutdown: stop taking work, finish in-flight requests, stop the consumer
- *             (offsets committed), flush the relay's producer, exit 0.
+ *             (offsets committed), flush the relay's producer, exit 0 — all
+ *             parts within one deadline, TM_SHUTDOWN_TIMEOUT_MS after the
+ *             signal; a part still busy then is given up on with one line,
+ *             and the daemon exits 1.
  * Any start step that fails prints one line saying why and exits non-zero.
  */
 #ifndef TM_SERVICE_H
@@ -46,13 +49,16 @@ struct tm_daemon {
 	struct tm_daemon_config cfg;
 	struct tm_outbox_relay *relay;
 	int64_t started_mono_ms;
+	int64_t stop_deadline_ms; /* tm_mono_ms by which the stop ends; 0 until it began */
+	int abandoned;		  /* parts of the stop that gave up on work at the deadline */
 	/* the skill taxonomy, for services whose def asks for it (else NULL);
 	 * loaded before init, freed after fini */
 	const struct tm_taxonomy *taxonomy;
 };
 
 /*
- * Blocks SIGTERM/SIGINT (before any thread exists), handles --help, loads the
+ * Blocks SIGTERM/SIGINT/SIGHUP (SIGHUP unless it is ignored, as under nohup)
+ * before any thread exists, handles --help, loads the
  * common settings plus `extra`, initializes logging, waits for PostgreSQL and
  * Kafka, applies the migrations of schema `name`, starts the outbox relay.
  * Returns 0, or prints one line to stderr and returns an exit status (> 0);
@@ -60,12 +66,29 @@ struct tm_daemon {
  */
 int tm_daemon_start(struct tm_daemon *d, const char *name, const struct tm_cfg_item *extra,
 		    size_t nextra, int argc, char **argv);
-/* Waits for SIGTERM or SIGINT; returns the signal number. */
-int tm_daemon_wait_signal(void);
-/* Stops the outbox relay (flushing the producer). */
+/* Waits for SIGTERM, SIGINT or SIGHUP and starts the stop: every part of it
+ * ends by one deadline, TM_SHUTDOWN_TIMEOUT_MS from now. Returns the signal. */
+int tm_daemon_wait_signal(struct tm_daemon *d);
+/* The stop's deadline (tm_mono_ms); starts the clock if no signal did (a
+ * start that failed half-way). */
+int64_t tm_daemon_deadline(struct tm_daemon *d);
+/* Stops the outbox relay: what committed is published if Kafka takes it
+ * before the deadline; the rest stays in the outbox. */
 void tm_daemon_stop(struct tm_daemon *d);
+/* When a part of the stop gave up on work (d->abandoned > 0): one line, then
+ * _exit(1) without exit handlers, because threads given up on may still be
+ * running. Returns otherwise. */
+void tm_daemon_exit_if_abandoned(const struct tm_daemon *d);
 
 /* ---- services (projects, matching, payments, messaging, learning) ---- */
+
+/* Where each service serves RPC unless TM_<NAME>_RPC says otherwise; the
+ * gateway dials the same defaults. */
+#define TM_RPC_DEFAULT_PROJECTS "tcp://127.0.0.1:7101"
+#define TM_RPC_DEFAULT_MATCHING "tcp://127.0.0.1:7102"
+#define TM_RPC_DEFAULT_PAYMENTS "tcp://127.0.0.1:7103"
+#define TM_RPC_DEFAULT_MESSAGING "tcp://127.0.0.1:7104"
+#define TM_RPC_DEFAULT_LEARNING "tcp://127.0.0.1:7105"
 
 struct tm_event_ctx {
 	const Taskmesh__V1__Event *event; /* the envelope */
@@ -100,6 +123,9 @@ struct tm_service_def {
 	size_t nconfig;
 	/* Builds the service state after the daemon started; may be NULL. */
 	int (*init)(struct tm_daemon *d, void **state, char *err, size_t errlen);
+	/* Stops what init started and frees the state; may be NULL. It runs on a
+	 * thread of its own, bounded by the stop's deadline: a fini still busy
+	 * then (a worker waiting on Gemini) is given up on, and so is the state. */
 	void (*fini)(void *state);
 };
 

@@ -2,6 +2,7 @@
 #ifndef TM_UTIL_H
 #define TM_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,11 @@ bool tm_uuid_valid(const char *s);
 int64_t tm_now_ms(void);  /* CLOCK_REALTIME, milliseconds since the epoch */
 int64_t tm_mono_ms(void); /* CLOCK_MONOTONIC, milliseconds */
 void tm_sleep_ms(int64_t ms);
+/* Joins thread t if it ends by deadline_ms (tm_mono_ms), waiting at least
+ * TM_JOIN_GRACE_MS so that a thread just told to stop can notice it. Returns 0,
+ * or -1 when it still runs (then it is left running, not detached). */
+int tm_join_until(pthread_t t, int64_t deadline_ms);
+#define TM_JOIN_GRACE_MS 250
 /* RFC 3339 UTC with milliseconds, "2026-11-29T08:19:54.123Z", into out[32]. */
 void tm_rfc3339(int64_t unix_ms, char out[32]);
 /* Parses an RFC 3339 date-time (offset or Z) into unix ms. Returns 0 or -1. */

@@ -163,6 +163,10 @@ extern struct gw_route gw_routes[];
 extern const size_t gw_nroutes;
 /* Finds the route for method + path. Returns it and fills r->params, or NULL;
  * *path_matched tells 405 (some route has the path) from 404. */
+/* A list route: its reply has repeated `items` and a `next_cursor` (tm/list.h). */
+bool gw_route_is_list(const struct gw_route *rt);
+/* Every list route's request takes `limit` and `cursor`. 0, or -1 with why in err. */
+int gw_routes_check(char *err, size_t errlen);
 const struct gw_route *gw_route_match(const char *method, const char *path, struct gw_request *r,
 				      bool *path_matched, struct tm_buf *allow);
 

@@ -365,19 +365,26 @@ int gw_http_start(struct gw *g, char *err, size_t errlen)
 	return 0;
 }
 
-/* Stops accepting, lets in-flight requests finish (bounded), then stops. */
+/* Stops accepting, lets in-flight requests finish by the stop's deadline, then
+ * stops. Requests still open then are given up on (counted in
+ * g->daemon.abandoned): the daemon is left as it is, for the process to exit. */
 void gw_http_stop(struct gw *g)
 {
-	int64_t give_up = tm_mono_ms() + g->daemon.cfg.shutdown_timeout_ms;
+	int64_t give_up = tm_daemon_deadline(&g->daemon);
 	MHD_socket lsock = MHD_quiesce_daemon(g->mhd);
 
 	atomic_store(&g->draining, true);
 	while (atomic_load(&g->inflight) > 0 && tm_mono_ms() < give_up)
 		tm_sleep_ms(20);
-	if (atomic_load(&g->inflight) > 0)
-		tm_warn("http: %d requests still open at shutdown", atomic_load(&g->inflight));
-	MHD_stop_daemon(g->mhd);
 	if (lsock != MHD_INVALID_SOCKET)
 		close(lsock);
+	if (atomic_load(&g->inflight) > 0) {
+		tm_warn("http: %d request(s) still open at the shutdown deadline; given up on",
+			atomic_load(&g->inflight));
+		g->daemon.abandoned++;
+		return;
+	}
+	MHD_stop_daemon(g->mhd);
 	g->mhd = NULL;
+	tm_info("http: stopped"); /* deploy/devstack stops the services after this line */
 }

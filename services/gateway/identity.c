@@ -401,19 +401,12 @@ int identity_load_denylist(struct identity *id, const char *conninfo, char *err,
 	int64_t now = tm_now_ms() / 1000;
 	if (tm_db_open(&db, conninfo, "identity", err, errlen) != 0)
 		return -1;
-	int rc = tm_db_query(
-		db, &r,
-		"SELECT jti, extract(epoch FROM expires_at)::bigint FROM revoked_tokens "
-		"WHERE expires_at > now()",
-		0, NULL);
-	for (int i = 0; rc == TM_DB_OK && i < PQntuples(r); i++) {
-		int64_t exp = 0;
-		tm_parse_int64(PQgetvalue(r, i, 1), &exp);
-		gw_denylist_add(id->denylist, PQgetvalue(r, i, 0), exp, now);
-	}
+	int rc = store_revoked_live(db, &r);
+	for (int i = 0; rc == TM_DB_OK && i < PQntuples(r); i++)
+		gw_denylist_add(id->denylist, tm_db_text(r, i, 0), tm_db_int(r, i, 1), now);
 	if (rc != TM_DB_OK)
 		snprintf(err, errlen, "cannot read revoked tokens: %s", tm_db_error(db));
-	tm_db_query(db, NULL, "DELETE FROM revoked_tokens WHERE expires_at <= now()", 0, NULL);
+	store_revoked_prune(db);
 	PQclear(r);
 	tm_db_close(db);
 	return rc == TM_DB_OK ? 0 : -1;

@@ -9,7 +9,7 @@
 #include "tm/arena.h"
 #include "tm/db.h"
 
-/* Results: 0 found/done, 1 not found, < 0 a tm_db_rc. */
+/* Results as tm/db.h has them: TM_DB_OK found/done, TM_DB_NONE not found, < 0 a failure. */
 
 struct new_user {
 	const char *email, *password_hash; /* hash NULL: GitHub-only account */
@@ -46,6 +46,10 @@ int store_refresh_mark_used(struct tm_db *db, int64_t id);
 int store_family_revoke(struct tm_db *db, const char *family_id, int64_t access_ttl_s,
 			struct tm_arena *a, char ***jtis, int *njtis);
 int store_revoked_insert(struct tm_db *db, const char *jti, int64_t exp_s);
+/* The revoked tokens still live: (jti, expiry in epoch seconds) rows in *res. */
+int store_revoked_live(struct tm_db *db, PGresult **res);
+/* Forgets revoked tokens that have expired anyway. */
+int store_revoked_prune(struct tm_db *db);
 
 /* Login throttling by key ("email:..." or "ip:..."). */
 int store_login_blocked_s(struct tm_db *db, const char *key, int64_t *wait_s);

@@ -21,8 +21,8 @@ static size_t config_items(struct gw_config *c, struct tm_cfg_item *it)
 						       "TM_PAYMENTS_RPC", "TM_MESSAGING_RPC",
 						       "TM_LEARNING_RPC"};
 	static const char *const defs[GW_NSERVICES] = {
-		"tcp://127.0.0.1:7101", "tcp://127.0.0.1:7102", "tcp://127.0.0.1:7103",
-		"tcp://127.0.0.1:7104", "tcp://127.0.0.1:7105"};
+		TM_RPC_DEFAULT_PROJECTS, TM_RPC_DEFAULT_MATCHING, TM_RPC_DEFAULT_PAYMENTS,
+		TM_RPC_DEFAULT_MESSAGING, TM_RPC_DEFAULT_LEARNING};
 	size_t n = 0;
 
 	it[n++] = (struct tm_cfg_item){"TM_HTTP_ADDR",
@@ -243,18 +243,27 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	tm_info("tm-gateway %s ready: http://%s", TM_VERSION, g.cfg.http_addr);
-	int sig = tm_daemon_wait_signal();
-	tm_info("signal %d: shutting down", sig);
+	int sig = tm_daemon_wait_signal(&g.daemon);
+	tm_info("signal %d: shutting down (within %lld ms)", sig,
+		(long long)g.daemon.cfg.shutdown_timeout_ms);
 	gw_http_stop(&g);
 	status = 0;
 out:
+	/* requests or identity calls given up on still use what is freed here */
+	if (g.daemon.abandoned)
+		goto out_daemon;
 	for (int i = 0; i < GW_NTARGETS; i++)
 		tm_rpc_client_close(g.clients[i]);
-	tm_rpc_server_stop(g.identity_server);
+	if (tm_rpc_server_stop(g.identity_server, tm_daemon_deadline(&g.daemon)) != 0) {
+		g.daemon.abandoned++;
+		goto out_daemon;
+	}
 	gw_denylist_free(id.denylist);
 	tm_ratelimit_free(g.ratelimit);
 	free(g.openapi);
+out_daemon:
 	tm_daemon_stop(&g.daemon);
+	tm_daemon_exit_if_abandoned(&g.daemon);
 	curl_global_cleanup();
 	if (status == 0)
 		tm_info("stopped");

@@ -7,6 +7,7 @@
 
 #include "gateway.h"
 #include "tm/json_pb.h"
+#include "tm/list.h"
 #include "tm/log.h"
 #include "tm/util.h"
 
@@ -162,6 +163,26 @@ static int set_path_params(struct gw_request *r, ProtobufCMessage *msg, struct t
 	return 0;
 }
 
+/* The list contract (tm/list.h): a `limit` that is given must be 1..100; 0 is
+ * refused too (the transcoded field cannot tell it from no limit). True after
+ * the error reply. */
+static bool list_limit_refused(struct gw_request *r, const ProtobufCMessage *msg)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "limit");
+	int32_t limit = *(const int32_t *)((const char *)msg + f->offset);
+	if (!MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit") ||
+	    (limit >= 1 && limit <= TM_LIST_LIMIT_MAX))
+		return false;
+	char msgtext[96], details[160];
+	snprintf(msgtext, sizeof(msgtext), "limit: must be between 1 and %d", TM_LIST_LIMIT_MAX);
+	snprintf(details, sizeof(details),
+		 "[{\"field\":\"limit\",\"description\":\"must be between 1 and %d\"}]",
+		 TM_LIST_LIMIT_MAX);
+	gw_reply_error(r, TM_E_VALIDATION_FAILED, msgtext, details);
+	return true;
+}
+
 /* Builds the request message from the body or the query string, plus path params. */
 static ProtobufCMessage *build_message(struct gw *g, struct gw_request *r)
 {
@@ -190,6 +211,8 @@ static ProtobufCMessage *build_message(struct gw *g, struct gw_request *r)
 		reply_json_error(r, code, &e);
 		return NULL;
 	}
+	if (gw_route_is_list(r->route) && list_limit_refused(r, msg))
+		return NULL;
 	int rc = set_path_params(r, msg, &e);
 	if (rc != 0) {
 		if (rc > 0)

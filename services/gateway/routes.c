@@ -3,6 +3,7 @@
  * method, request/reply message, roles, flags. Everything the gateway does
  * for a route follows from its row; docs/api.md lists the same routes.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "gateway.h"
@@ -71,6 +72,42 @@ struct gw_route gw_routes[] = {
 };
 
 const size_t gw_nroutes = TM_ARRAY_LEN(gw_routes);
+
+/* A field of a message by name, of a type and label; NULL when there is none. */
+static const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *d,
+						const char *name, ProtobufCType type, bool repeated)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(d, name);
+	if (!f || f->type != type || (f->label == PROTOBUF_C_LABEL_REPEATED) != repeated)
+		return NULL;
+	return f;
+}
+
+bool gw_route_is_list(const struct gw_route *rt)
+{
+	return rt->out && field_of(rt->out, "items", PROTOBUF_C_TYPE_MESSAGE, true) &&
+	       field_of(rt->out, "next_cursor", PROTOBUF_C_TYPE_STRING, false);
+}
+
+int gw_routes_check(char *err, size_t errlen)
+{
+	for (size_t i = 0; i < gw_nroutes; i++) {
+		const struct gw_route *rt = &gw_routes[i];
+		if (!gw_route_is_list(rt))
+			continue;
+		if (strcmp(rt->method, "GET") != 0 ||
+		    !field_of(rt->in, "limit", PROTOBUF_C_TYPE_INT32, false) ||
+		    !field_of(rt->in, "cursor", PROTOBUF_C_TYPE_STRING, false)) {
+			snprintf(err, errlen,
+				 "route %s %s lists %s but %s has no int32 limit and string cursor "
+				 "(the list contract)",
+				 rt->method, rt->pattern, rt->out->name, rt->in->name);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 /* Matches one path against a pattern; fills params on success. */
 static bool match_path(const char *pattern, const char *path, struct gw_request *r)

@@ -19,7 +19,7 @@ static const struct tm_event_handler handlers[] = {
 
 static const struct tm_service_def def = {
 	.name = "learning",
-	.rpc_default = "tcp://127.0.0.1:7105",
+	.rpc_default = TM_RPC_DEFAULT_LEARNING,
 	.methods = methods,
 	.nmethods = TM_ARRAY_LEN(methods),
 	.subscribe = topics,

@@ -10,12 +10,11 @@
 int on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *body)
 {
 	const Taskmesh__V1__ProjectCreated *ev = (const Taskmesh__V1__ProjectCreated *)body;
-	const char *p[] = {ev->project_id, ev->client_id, ev->title, ev->created_at};
-
-	if (tm_db_query(ctx->db, NULL,
-			"INSERT INTO open_projects (project_id, client_id, title, created_at) "
-			"VALUES ($1, $2, $3, $4) ON CONFLICT (project_id) DO NOTHING",
-			4, p) != TM_DB_OK) {
+	if (tm_db_exec(ctx->db,
+		       "INSERT INTO open_projects (project_id, client_id, title, created_at) "
+		       "VALUES ($1, $2, $3, $4) ON CONFLICT (project_id) DO NOTHING",
+		       TM_PARAMS(TM_P_TEXT(ev->project_id), TM_P_TEXT(ev->client_id),
+				 TM_P_TEXT(ev->title), TM_P_TEXT(ev->created_at))) != TM_DB_OK) {
 		tm_warn("cannot record project %s: %s", ev->project_id, tm_db_error(ctx->db));
 		return -1;
 	}

@@ -35,7 +35,7 @@ static int init(struct tm_daemon *d, void **out, char *err, size_t errlen)
 
 static const struct tm_service_def def = {
 	.name = "matching",
-	.rpc_default = "tcp://127.0.0.1:7102",
+	.rpc_default = TM_RPC_DEFAULT_MATCHING,
 	.methods = methods,
 	.nmethods = TM_ARRAY_LEN(methods),
 	.subscribe = topics,

@@ -1,4 +1,5 @@
 #include "skills.h"
+#include "tm/list.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -85,25 +86,30 @@ static Taskmesh__V1__Skill *skill_of(const struct tm_taxonomy *t, const struct t
 }
 
 Taskmesh__V1__SearchSkillsReply *skills_search(const struct tm_taxonomy *t, const char *q,
-					       int limit, struct tm_arena *arena)
+					       size_t offset, int limit, struct tm_arena *arena)
 {
 	Taskmesh__V1__SearchSkillsReply *rep = tm_arena_alloc(arena, sizeof(*rep));
-	const struct tm_skill *found[SKILLS_LIMIT_MAX];
-	size_t n = tm_taxonomy_search(t, q, found,
-				      limit < SKILLS_LIMIT_MAX ? (size_t)limit : SKILLS_LIMIT_MAX);
+	size_t total = tm_taxonomy_count(t);
+	size_t want = offset < total ? offset + (size_t)limit + 1 : 0; /* one more: a next page? */
+	const struct tm_skill **found = tm_arena_alloc(arena, (want + 1) * sizeof(*found));
 
-	if (!rep)
+	if (!rep || !found)
 		return NULL;
 	taskmesh__v1__search_skills_reply__init(rep);
+	size_t n = want ? tm_taxonomy_search(t, q, found, want) : 0;
 	const struct tm_skill *exact = q[0] ? tm_taxonomy_find(t, q) : NULL;
 	if (exact)
 		rep->normalized = (char *)exact->name;
-	rep->items = tm_arena_alloc(arena, (n + 1) * sizeof(*rep->items));
+	size_t end = n > offset + (size_t)limit ? offset + (size_t)limit : n;
+	rep->items = tm_arena_alloc(arena, (end > offset ? end - offset : 0) * sizeof(*rep->items) +
+						   sizeof(*rep->items));
 	if (!rep->items)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = offset; i < end; i++)
 		if (!(rep->items[rep->n_items++] = skill_of(t, found[i], arena)))
 			return NULL;
+	if (n > end && !(rep->next_cursor = tm_list_cursor(arena, (int64_t)end, NULL)))
+		return NULL;
 	return rep;
 }
 
@@ -113,14 +119,19 @@ enum tm_code rpc_search_skills(struct tm_rpc_call *call, const ProtobufCMessage 
 	const Taskmesh__V1__SearchSkillsRequest *in =
 		(const Taskmesh__V1__SearchSkillsRequest *)in_msg;
 	const struct matching *m = call->service;
-	int limit = in->limit == 0 ? SKILLS_LIMIT_DEFAULT : in->limit;
+	struct tm_page page;
 
 	if (strlen(in->q) > SKILLS_QUERY_MAX)
 		return tm_rpc_field_error(call, "q", "at most %d bytes", SKILLS_QUERY_MAX);
-	if (limit < 1 || limit > SKILLS_LIMIT_MAX)
-		return tm_rpc_field_error(call, "limit", "must be 1 to %d", SKILLS_LIMIT_MAX);
-	Taskmesh__V1__SearchSkillsReply *rep =
-		skills_search(m->taxonomy, in->q, limit, call->arena);
+	enum tm_code code = tm_list_page(call, in->limit, in->cursor, &page);
+	if (code != TM_OK)
+		return code;
+	/* the cursor is the offset into the ranked list: one made for another q only
+	 * shifts the page, and one past the end gives an empty page */
+	if (page.after && (page.key < 0 || page.id[0]))
+		return tm_rpc_field_error(call, "cursor", "is not a cursor this API returned");
+	Taskmesh__V1__SearchSkillsReply *rep = skills_search(
+		m->taxonomy, in->q, page.after ? (size_t)page.key : 0, page.limit, call->arena);
 	if (!rep)
 		return tm_rpc_fail(call, TM_E_INTERNAL, "out of memory");
 	*out = &rep->base;

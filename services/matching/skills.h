@@ -7,8 +7,6 @@
 #include "tm/rpc_server.h"
 #include "tm/taxonomy.h"
 
-#define SKILLS_LIMIT_DEFAULT 20
-#define SKILLS_LIMIT_MAX 100
 #define SKILLS_QUERY_MAX 200	/* bytes of q */
 #define SKILLS_RELATIONS_MAX 10 /* relations listed per skill */
 
@@ -17,10 +15,11 @@ struct matching {
 	const struct tm_taxonomy *taxonomy;
 };
 
-/* The reply for q (limit already checked, 1..SKILLS_LIMIT_MAX), in arena;
+/* One page of the reply for q: `limit` skills (1..TM_LIST_LIMIT_MAX, checked)
+ * from `offset` in the ranked list, with the cursor of the next page, in arena;
  * NULL when out of memory. */
 Taskmesh__V1__SearchSkillsReply *skills_search(const struct tm_taxonomy *t, const char *q,
-					       int limit, struct tm_arena *arena);
+					       size_t offset, int limit, struct tm_arena *arena);
 
 /* SearchSkills: checks q and limit (400 naming the field), then skills_search. */
 enum tm_code rpc_search_skills(struct tm_rpc_call *call, const ProtobufCMessage *in,

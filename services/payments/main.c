@@ -19,7 +19,7 @@ static const struct tm_event_handler handlers[] = {
 
 static const struct tm_service_def def = {
 	.name = "payments",
-	.rpc_default = "tcp://127.0.0.1:7103",
+	.rpc_default = TM_RPC_DEFAULT_PAYMENTS,
 	.methods = methods,
 	.nmethods = TM_ARRAY_LEN(methods),
 	.subscribe = topics,

@@ -1,45 +1,15 @@
-/* tm-projects: projects, their analysis, tasks and progress. Wiring only. */
+/* tm-projects: projects, their analysis, tasks and progress. Wiring only:
+ * settings here, methods in rpc.c, event handlers in events.c. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <curl/curl.h>
 
+#include "events.h"
 #include "projects.h"
 #include "rpc.h"
-#include "taskmesh/v1/events.pb-c.h"
-#include "taskmesh/v1/overview.pb-c.h"
-#include "taskmesh/v1/projects.pb-c.h"
 #include "tm/service.h"
 #include "tm/util.h"
-
-#define PB(m) &taskmesh__v1__##m##__descriptor
-static const struct tm_rpc_method methods[] = {
-	{"CreateProject", PB(create_project_request), PB(project), rpc_create_project,
-	 TM_RPC_IDEMPOTENT},
-	{"GetProject", PB(get_project_request), PB(project), rpc_get_project, 0},
-	{"ListProjects", PB(list_projects_request), PB(list_projects_reply), rpc_list_projects, 0},
-	{"ListTasks", PB(list_tasks_request), PB(list_tasks_reply), rpc_list_tasks, 0},
-	{"AnalyzeProject", PB(analyze_project_request), PB(project), rpc_analyze_project,
-	 TM_RPC_TX},
-	{"GetProjectOverview", PB(project_overview_request), PB(projects_overview_part),
-	 rpc_project_overview, 0},
-	{"GetProposal", PB(get_proposal_request), PB(proposal), rpc_get_proposal, 0},
-	{"ApproveProposal", PB(approve_proposal_request), PB(project), rpc_approve_proposal,
-	 TM_RPC_IDEMPOTENT},
-	{"AcceptTask", PB(task_action_request), PB(task), rpc_accept_task, TM_RPC_TX},
-	{"DeclineTask", PB(task_action_request), PB(task), rpc_decline_task, TM_RPC_TX},
-	{"UpdateTask", PB(update_task_request), PB(task), rpc_update_task, TM_RPC_TX},
-	{"GetProgress", PB(get_progress_request), PB(progress), rpc_get_progress, 0},
-};
-
-/* Its own ProjectCreated queues the analysis; matching's TeamProposed arrives here too. */
-static const char *const topics[] = {"tm.projects.v1", "tm.matching.v1"};
-
-static const struct tm_event_handler handlers[] = {
-	{PB(project_created), on_project_created},
-	{PB(team_proposed), on_team_proposed},
-	{PB(task_candidates), on_task_candidates},
-};
 
 static struct projects state;
 
@@ -52,10 +22,16 @@ static const struct tm_cfg_item config[] = {
 	 &state.cfg.gemini_base_url, 1, 512, NULL, false, "Gemini REST endpoint"},
 	{"TM_GEMINI_MODEL", TM_CFG_STRING, "gemini-2.0-flash", &state.cfg.gemini_model, 1, 128,
 	 NULL, false, "model for analyses"},
+	{"TM_GEMINI_EMBED_MODEL", TM_CFG_STRING, "text-embedding-004",
+	 &state.cfg.gemini_embed_model, 1, 128, NULL, false, "model for embeddings"},
 	{"TM_GEMINI_TIMEOUT_MS", TM_CFG_INT, "30000", &state.cfg.gemini_timeout_ms, 1000, 300000,
 	 NULL, false, "per attempt"},
 	{"TM_GEMINI_ATTEMPTS", TM_CFG_INT, "3", &state.cfg.gemini_attempts, 1, 10, NULL, false,
 	 "attempts on 429/5xx, with backoff"},
+	{"TM_GEMINI_BACKOFF_MS", TM_CFG_INT, "500", &state.cfg.gemini_backoff_ms, 10, 60000, NULL,
+	 false, "first pause between Gemini attempts (doubles, with jitter)"},
+	{"TM_GEMINI_BACKOFF_MAX_MS", TM_CFG_INT, "8000", &state.cfg.gemini_backoff_max_ms, 10,
+	 600000, NULL, false, "longest pause between Gemini attempts"},
 	{"TM_HOURLY_RATE_JUNIOR_CENTS", TM_CFG_INT, "3500", &state.cfg.rate_junior_cents, 1,
 	 10000000, NULL, false, "estimate rate of junior tasks, per hour"},
 	{"TM_HOURLY_RATE_MID_CENTS", TM_CFG_INT, "6000", &state.cfg.rate_mid_cents, 1, 10000000,
@@ -66,32 +42,41 @@ static const struct tm_cfg_item config[] = {
 	 "developers working at once in timeline estimates"},
 	{"TM_WEEKLY_HOURS", TM_CFG_INT, "40", &state.cfg.weekly_hours, 5, 80, NULL, false,
 	 "each developer's weekly capacity in estimates"},
+	{"TM_ANALYSIS_WORKERS", TM_CFG_INT, "2", &state.cfg.analysis_workers, 1,
+	 PROJECTS_ANALYSIS_WORKERS_MAX, NULL, false,
+	 "analysis threads, each with a PostgreSQL connection (one per core: the local "
+	 "analyzer is quick, the database round trips are what a second one overlaps)"},
 	{"TM_ANALYSIS_POLL_MS", TM_CFG_INT, "250", &state.cfg.analysis_poll_ms, 10, 60000, NULL,
-	 false, "how often the analysis worker looks for queued projects"},
+	 false, "how often an idle worker looks for jobs it was not told of (retries, replicas)"},
 	{"TM_ANALYSIS_ATTEMPTS", TM_CFG_INT, "3", &state.cfg.analysis_attempts, 1, 20, NULL, false,
 	 "attempts before a project becomes analysis_failed"},
+	{"TM_ANALYSIS_BACKOFF_MS", TM_CFG_INT, "2000", &state.cfg.analysis_backoff_ms, 10, 600000,
+	 NULL, false, "first pause before a failed analysis is tried again (doubles, with jitter)"},
+	{"TM_ANALYSIS_BACKOFF_MAX_MS", TM_CFG_INT, "60000", &state.cfg.analysis_backoff_max_ms, 10,
+	 3600000, NULL, false, "longest pause before a failed analysis is tried again"},
 };
 
 static int init(struct tm_daemon *d, void **out, char *err, size_t errlen)
 {
 	struct projects *p = &state;
+	const struct projects_config *c = &p->cfg;
 	p->conninfo = d->cfg.database_url;
 	p->taxonomy = d->taxonomy;
-	struct tm_ai_config ac = {.provider = p->cfg.ai_provider,
-				  .gemini = {.base_url = p->cfg.gemini_base_url,
-					     .api_key = p->cfg.gemini_key,
-					     .model = p->cfg.gemini_model,
-					     .embed_model = "text-embedding-004",
-					     .timeout_ms = (int)p->cfg.gemini_timeout_ms,
-					     .max_attempts = (int)p->cfg.gemini_attempts,
-					     .backoff_base_ms = 500,
-					     .backoff_cap_ms = 8000},
+	struct tm_ai_config ac = {.provider = c->ai_provider,
+				  .gemini = {.base_url = c->gemini_base_url,
+					     .api_key = c->gemini_key,
+					     .model = c->gemini_model,
+					     .embed_model = c->gemini_embed_model,
+					     .timeout_ms = (int)c->gemini_timeout_ms,
+					     .max_attempts = (int)c->gemini_attempts,
+					     .backoff_base_ms = (int)c->gemini_backoff_ms,
+					     .backoff_cap_ms = (int)c->gemini_backoff_max_ms},
 				  .taxonomy = p->taxonomy};
 	tm_ai_init(&p->ai, &ac);
-	p->rates = (struct estimate_rates){p->cfg.rate_junior_cents, p->cfg.rate_mid_cents,
-					   p->cfg.rate_senior_cents};
-	p->team = (struct estimate_team){(int)p->cfg.team_parallelism, (int)p->cfg.weekly_hours};
-	if (analysis_worker_start(p, err, errlen) != 0)
+	p->rates = (struct estimate_rates){c->rate_junior_cents, c->rate_mid_cents,
+					   c->rate_senior_cents};
+	p->team = (struct estimate_team){(int)c->team_parallelism, (int)c->weekly_hours};
+	if (analysis_workers_start(p, err, errlen) != 0)
 		return -1;
 	*out = p;
 	return 0;
@@ -100,28 +85,27 @@ static int init(struct tm_daemon *d, void **out, char *err, size_t errlen)
 static void fini(void *s)
 {
 	struct projects *p = s;
-	analysis_worker_stop(p);
+	analysis_workers_stop(p);
 	tm_ai_destroy(&p->ai);
 }
 
-static const struct tm_service_def def = {
-	.name = "projects",
-	.rpc_default = "tcp://127.0.0.1:7101",
-	.methods = methods,
-	.nmethods = TM_ARRAY_LEN(methods),
-	.subscribe = topics,
-	.nsubscribe = TM_ARRAY_LEN(topics),
-	.handlers = handlers,
-	.nhandlers = TM_ARRAY_LEN(handlers),
-	.taxonomy = true,
-	.config = config,
-	.nconfig = TM_ARRAY_LEN(config),
-	.init = init,
-	.fini = fini,
-};
-
 int main(int argc, char **argv)
 {
+	const struct tm_service_def def = {
+		.name = PROJECTS_SCHEMA,
+		.rpc_default = TM_RPC_DEFAULT_PROJECTS,
+		.methods = projects_methods,
+		.nmethods = projects_nmethods,
+		.subscribe = projects_topics,
+		.nsubscribe = projects_ntopics,
+		.handlers = projects_handlers,
+		.nhandlers = projects_nhandlers,
+		.taxonomy = true,
+		.config = config,
+		.nconfig = TM_ARRAY_LEN(config),
+		.init = init,
+		.fini = fini,
+	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int rc = tm_service_main(&def, argc, argv);
 	curl_global_cleanup();

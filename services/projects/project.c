@@ -80,15 +80,6 @@ int project_validate_create(Taskmesh__V1__CreateProjectRequest *in, int64_t now_
 	return n;
 }
 
-int project_list_limit(int32_t requested)
-{
-	if (requested == 0)
-		return PROJECT_LIST_LIMIT_DEFAULT;
-	if (requested < 1 || requested > PROJECT_LIST_LIMIT_MAX)
-		return -1;
-	return requested;
-}
-
 Taskmesh__V1__ProjectStatus project_status_from_db(const char *s)
 {
 	static const struct {
@@ -108,6 +99,30 @@ Taskmesh__V1__ProjectStatus project_status_from_db(const char *s)
 		if (strcmp(map[i].name, s) == 0)
 			return map[i].v;
 	return TASKMESH__V1__PROJECT_STATUS__PROJECT_STATUS_UNSPECIFIED;
+}
+
+/* The task statuses as stored, indexed by their enum value. */
+static const char *const task_status_names[] = {
+	[TASKMESH__V1__TASK_STATUS__TASK_STATUS_UNSPECIFIED] = "",
+	[TASKMESH__V1__TASK_STATUS__TASK_STATUS_PENDING] = "pending",
+	[TASKMESH__V1__TASK_STATUS__TASK_STATUS_OFFERED] = "offered",
+	[TASKMESH__V1__TASK_STATUS__TASK_STATUS_ASSIGNED] = "assigned",
+	[TASKMESH__V1__TASK_STATUS__TASK_STATUS_IN_PROGRESS] = "in_progress",
+	[TASKMESH__V1__TASK_STATUS__TASK_STATUS_REVIEW] = "review",
+	[TASKMESH__V1__TASK_STATUS__TASK_STATUS_DONE] = "done",
+};
+
+Taskmesh__V1__TaskStatus project_task_status_from_db(const char *s)
+{
+	for (size_t i = 1; i < TM_ARRAY_LEN(task_status_names); i++)
+		if (strcmp(task_status_names[i], s) == 0)
+			return (Taskmesh__V1__TaskStatus)i;
+	return TASKMESH__V1__TASK_STATUS__TASK_STATUS_UNSPECIFIED;
+}
+
+const char *project_task_status_name(Taskmesh__V1__TaskStatus s)
+{
+	return (unsigned)s < TM_ARRAY_LEN(task_status_names) ? task_status_names[s] : "";
 }
 
 int project_progress_percent(const int32_t *hours, const int32_t *completion, size_t n)

@@ -11,8 +11,6 @@
 
 #define PROJECT_TITLE_MAX_CHARS 200
 #define PROJECT_DESCRIPTION_MAX_CHARS 20000
-#define PROJECT_LIST_LIMIT_DEFAULT 20
-#define PROJECT_LIST_LIMIT_MAX 100
 
 struct field_error {
 	const char *field; /* lowerCamelCase JSON name */
@@ -44,11 +42,12 @@ int project_validate_create(Taskmesh__V1__CreateProjectRequest *in, int64_t now_
 /* Trims ASCII whitespace at both ends of s in place; returns s. */
 char *project_trim(char *s);
 
-/* Clamps a list limit: 0 -> default, otherwise 1..max; returns -1 if out of range. */
-int project_list_limit(int32_t requested);
-
-/* Project status name <-> enum ("analyzing" <-> PROJECT_STATUS_ANALYZING). */
+/* Project status name -> enum ("analyzing" -> PROJECT_STATUS_ANALYZING). */
 Taskmesh__V1__ProjectStatus project_status_from_db(const char *s);
+/* Task status name <-> enum ("in_progress" <-> TASK_STATUS_IN_PROGRESS); an
+ * unknown name is UNSPECIFIED, an unknown value "". */
+Taskmesh__V1__TaskStatus project_task_status_from_db(const char *s);
+const char *project_task_status_name(Taskmesh__V1__TaskStatus s);
 
 /* Completion of a project in whole percent, weighted by task hours:
  * floor(Σ hours × completion / Σ hours); 0 for no hours. */

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../support/sql.h"
 #include "../support/stack.h"
 #include "tm/db.h"
 #include "tm/log.h"
@@ -124,7 +125,7 @@ static ITEST_UNUSED void itest_name(const char *prefix, char *out, size_t outlen
 static ITEST_UNUSED void itest_exec(struct tm_db *db, const char *sql, int n,
 				    const char *const *params)
 {
-	if (tm_db_query(db, NULL, sql, n, params) != TM_DB_OK)
+	if (tsql(db, NULL, sql, n, params) != TM_DB_OK)
 		fail_msg("%s: %s", sql, tm_db_error(db));
 }
 
@@ -135,7 +136,7 @@ static ITEST_UNUSED int64_t itest_int(struct tm_db *db, const char *sql, int n,
 	PGresult *r = NULL;
 	int64_t v = 0;
 
-	if (tm_db_query(db, &r, sql, n, params) != TM_DB_OK)
+	if (tsql(db, &r, sql, n, params) != TM_DB_OK)
 		fail_msg("%s: %s", sql, tm_db_error(db));
 	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
 	    tm_parse_int64(PQgetvalue(r, 0, 0), &v) != 0) {
@@ -154,7 +155,7 @@ static ITEST_UNUSED void itest_text(struct tm_db *db, char *out, size_t outlen, 
 {
 	PGresult *r = NULL;
 
-	if (tm_db_query(db, &r, sql, n, params) != TM_DB_OK)
+	if (tsql(db, &r, sql, n, params) != TM_DB_OK)
 		fail_msg("%s: %s", sql, tm_db_error(db));
 	if (PQntuples(r) == 0)
 		snprintf(out, outlen, "<no row>");
@@ -198,7 +199,7 @@ static ITEST_UNUSED void itest_drop_schema(const char *schema)
 	if (!schema[0] || !itest.admin)
 		return;
 	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS \"%s\" CASCADE", schema);
-	if (tm_db_query(itest.admin, NULL, sql, 0, NULL) != TM_DB_OK)
+	if (tsql(itest.admin, NULL, sql, 0, NULL) != TM_DB_OK)
 		print_message("%s: %s\n", sql, tm_db_error(itest.admin));
 }
 

@@ -134,9 +134,9 @@ static int on_project_created(struct tm_event_ctx *ctx, const ProtobufCMessage *
 	const Taskmesh__V1__ProjectCreated *pc = (const Taskmesh__V1__ProjectCreated *)body;
 	int call = count_call(pc->title);
 
-	if (tm_db_query(ctx->db, NULL,
-			"INSERT INTO effects (event_id, project_id, title) VALUES ($1, $2, $3)", 3,
-			ITEST_PARAMS(ctx->event->id, pc->project_id, pc->title)) != TM_DB_OK) {
+	if (tsql(ctx->db, NULL,
+		 "INSERT INTO effects (event_id, project_id, title) VALUES ($1, $2, $3)", 3,
+		 ITEST_PARAMS(ctx->event->id, pc->project_id, pc->title)) != TM_DB_OK) {
 		pthread_mutex_lock(&hlog.lock);
 		hlog.db_errors++;
 		pthread_mutex_unlock(&hlog.lock);
@@ -201,9 +201,9 @@ static int test_teardown(void **state)
 	    tm_test_kafka_ctl(&itest.stack, "clear-errors 0") == 0)
 		fx.faults_set = false;
 	bool still_down = fx.broker_down || fx.faults_set;
-	tm_consumer_loop_stop(fx.loop);
+	tm_consumer_loop_stop(fx.loop, tm_mono_ms() + 10000);
 	fx.loop = NULL;
-	tm_outbox_relay_stop(fx.relay);
+	tm_outbox_relay_stop(fx.relay, tm_mono_ms() + 10000);
 	fx.relay = NULL;
 	if (fx.claimer.started) {
 		/* the holder's transaction ends with its connection: the claimer returns */
@@ -613,8 +613,8 @@ static void test_outbox_add_writes_a_row_holding_the_packed_event(void **state)
 
 	/* payload: a taskmesh.v1.Event whose body decodes as the message */
 	PGresult *r = NULL;
-	assert_int_equal(tm_db_query(fx.db, &r, "SELECT payload FROM outbox WHERE event_id = $1", 1,
-				     ITEST_PARAMS(id)),
+	assert_int_equal(tsql(fx.db, &r, "SELECT payload FROM outbox WHERE event_id = $1", 1,
+			      ITEST_PARAMS(id)),
 			 TM_DB_OK);
 	assert_int_equal(PQntuples(r), 1);
 	size_t len = 0;
@@ -911,11 +911,11 @@ static int records_of_event(const char *topic, const char *id)
 static void print_outbox(void)
 {
 	PGresult *r = NULL;
-	if (tm_db_query(fx.db, &r,
-			"SELECT id, subject, attempts, coalesce(last_error, '-'), "
-			"coalesce((extract(epoch FROM sent_at - created_at) * 1000)::bigint::text, "
-			"'unsent') FROM outbox ORDER BY id",
-			0, NULL) != TM_DB_OK)
+	if (tsql(fx.db, &r,
+		 "SELECT id, subject, attempts, coalesce(last_error, '-'), "
+		 "coalesce((extract(epoch FROM sent_at - created_at) * 1000)::bigint::text, "
+		 "'unsent') FROM outbox ORDER BY id",
+		 0, NULL) != TM_DB_OK)
 		return;
 	for (int i = 0; i < PQntuples(r); i++)
 		print_message("  outbox row %s: attempts %s, last_error %s, sent after %s ms\n",
@@ -1273,7 +1273,7 @@ static void test_consumer_skips_records_that_are_not_events_and_commits_past_the
 	assert_effects_match_inbox();
 
 	/* stopping commits the stored offsets: past the skipped records too */
-	tm_consumer_loop_stop(fx.loop);
+	tm_consumer_loop_stop(fx.loop, tm_mono_ms() + 10000);
 	fx.loop = NULL;
 	assert_int_equal(committed_offsets(), 4);
 }

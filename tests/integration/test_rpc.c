@@ -31,6 +31,8 @@
 #define STARTED_WAIT_MS 5000  /* a handler must have started within this */
 #define IDEM_SLOW_MS 500      /* the first of two concurrent idempotent calls */
 #define STOP_SLOW_MS 300      /* the call in flight while the server stops */
+#define GIVE_UP_SLOW_MS 1500  /* a call still running at the stop's deadline ... */
+#define GIVE_UP_AFTER_MS 300  /* ... which is this far off */
 #define CONCURRENT_THREADS 8
 #define CONCURRENT_PER_THREAD 25
 #define CONCURRENT_CALLS (CONCURRENT_THREADS * CONCURRENT_PER_THREAD)
@@ -120,8 +122,8 @@ static enum tm_code insert(struct tm_rpc_call *call, const ProtobufCMessage *in,
 	atomic_fetch_add(&cnt.insert, 1);
 	if (!tm_db_in_tx(call->db))
 		return tm_rpc_fail(call, TM_E_INTERNAL, "not in a transaction");
-	if (tm_db_query(call->db, NULL, "INSERT INTO items (name) VALUES ($1)", 1,
-			ITEST_PARAMS(req->name)) != TM_DB_OK)
+	if (tm_db_exec(call->db, "INSERT INTO items (name) VALUES ($1)",
+		       TM_PARAMS(TM_P_TEXT(req->name))) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	if (req->level != 0)
 		return tm_rpc_fail(call, (enum tm_code)req->level, "refused after the insert");
@@ -149,9 +151,8 @@ static enum tm_code create(struct tm_rpc_call *call, const ProtobufCMessage *in,
 		return tm_rpc_fail(call, TM_E_CONFLICT, "the name is taken");
 	if (strcmp(req->name, "crash") == 0)
 		return tm_rpc_fail(call, TM_E_INTERNAL, "crashed on purpose");
-	if (tm_db_query(call->db, &r,
-			"INSERT INTO items (name, caller) VALUES ($1, $2) RETURNING id", 2,
-			ITEST_PARAMS(req->name, call->user_id)) != TM_DB_OK)
+	if (tm_db_one(call->db, &r, "INSERT INTO items (name, caller) VALUES ($1, $2) RETURNING id",
+		      TM_PARAMS(TM_P_TEXT(req->name), TM_P_TEXT(call->user_id))) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	enum tm_code code = leaf_reply(call, PQgetvalue(r, 0, 0), run, out);
 	PQclear(r);
@@ -167,14 +168,14 @@ static enum tm_code retry(struct tm_rpc_call *call, const ProtobufCMessage *in,
 	const Taskmesh__Test__V1__Leaf *req = (const Taskmesh__Test__V1__Leaf *)in;
 	int run = atomic_fetch_add(&cnt.retry, 1) + 1;
 
-	if (tm_db_query(call->db, NULL, "INSERT INTO items (name) VALUES ($1)", 1,
-			ITEST_PARAMS(req->name)) != TM_DB_OK)
+	if (tm_db_exec(call->db, "INSERT INTO items (name) VALUES ($1)",
+		       TM_PARAMS(TM_P_TEXT(req->name))) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	if (run <= req->level &&
-	    tm_db_query(call->db, NULL,
-			"DO $$ BEGIN RAISE EXCEPTION 'could not serialize (test)' "
-			"USING ERRCODE = '40001'; END $$",
-			0, NULL) != TM_DB_OK)
+	    tm_db_exec(call->db,
+		       "DO $$ BEGIN RAISE EXCEPTION 'could not serialize (test)' "
+		       "USING ERRCODE = '40001'; END $$",
+		       NULL, 0) != TM_DB_OK)
 		return tm_rpc_db_fail(call);
 	return leaf_reply(call, req->name, run, out);
 }
@@ -282,7 +283,7 @@ static int test_setup(void **state)
 static int test_teardown(void **state)
 {
 	tm_rpc_client_close(fx.client);
-	tm_rpc_server_stop(fx.server);
+	tm_rpc_server_stop(fx.server, tm_mono_ms() + 10000);
 	memset(&fx, 0, sizeof(fx));
 	return 0;
 }
@@ -887,7 +888,7 @@ static void test_server_stop_lets_the_in_flight_call_finish_and_answer(void **st
 		   &p);
 	wait_flag(&cnt.slow_started, "the Slow handler start");
 	int64_t t0 = tm_mono_ms();
-	tm_rpc_server_stop(fx.server);
+	tm_rpc_server_stop(fx.server, tm_mono_ms() + 10000);
 	fx.server = NULL;
 	int64_t stop_ms = tm_mono_ms() - t0;
 	bool finished_before_stop_returned = atomic_load(&cnt.slow_finished);
@@ -902,6 +903,37 @@ static void test_server_stop_lets_the_in_flight_call_finish_and_answer(void **st
 	assert_int_equal(r.rv, 0);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.name, "last one");
+}
+
+/* A handler still running at the stop's deadline is given up on: the stop
+ * returns -1 at the deadline without waiting for it, the caller's connection
+ * drops (no reply), and a later stop, once the handler is done, frees it all. */
+static void test_server_stop_gives_up_at_the_deadline_on_a_call_still_running(void **state)
+{
+	struct pending p;
+
+	call_async(&(struct call_spec){.method = "Slow", .name = "late", .level = GIVE_UP_SLOW_MS},
+		   &p);
+	wait_flag(&cnt.slow_started, "the Slow handler start");
+	int64_t t0 = tm_mono_ms();
+	int rc = tm_rpc_server_stop(fx.server, t0 + GIVE_UP_AFTER_MS);
+	int64_t stop_ms = tm_mono_ms() - t0;
+	bool finished_before_stop_returned = atomic_load(&cnt.slow_finished);
+	bool failed = pending_wait(&p, 1000);
+	struct reply r = p.reply;
+	pending_destroy(&p);
+	wait_flag(&cnt.slow_finished, "the Slow handler end");
+	int rc_later = tm_rpc_server_stop(fx.server, tm_mono_ms() + 2000);
+	fx.server = NULL;
+
+	print_message("stop gave up after %lld ms; the call failed with %s\n", (long long)stop_ms,
+		      nng_strerror(r.rv));
+	assert_int_equal(rc, -1);
+	assert_in_range(stop_ms, GIVE_UP_AFTER_MS - 10, GIVE_UP_AFTER_MS + 300);
+	assert_false(finished_before_stop_returned);
+	assert_true(failed); /* within a second of the stop, long before the handler ended */
+	assert_int_not_equal(r.rv, 0);
+	assert_int_equal(rc_later, 0);
 }
 
 /* ---- transactions ------------------------------------------------------------------------------- */
@@ -1170,6 +1202,7 @@ int main(void)
 		T(test_call_to_a_port_nobody_listens_on_times_out_within_its_deadline),
 		T(test_client_close_fails_an_in_flight_call_with_eclosed),
 		T(test_server_stop_lets_the_in_flight_call_finish_and_answer),
+		T(test_server_stop_gives_up_at_the_deadline_on_a_call_still_running),
 		T(test_tx_handler_error_rolls_back_its_insert),
 		T(test_tx_serialization_failure_is_retried_in_a_new_transaction),
 		T(test_idempotent_same_key_and_body_replays_the_first_reply_and_runs_once),

@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../support/sql.h"
 #include "../support/fake_gemini.h"
 #include "../support/http.h"
 #include "../support/stack.h"
@@ -305,7 +306,7 @@ static void sql(const char *q)
 	struct tm_db *db;
 	char err[256];
 	assert_int_equal(tm_db_open(&db, stack.database_url, NULL, err, sizeof(err)), 0);
-	if (tm_db_query(db, NULL, q, 0, NULL) != TM_DB_OK)
+	if (tsql(db, NULL, q, 0, NULL) != TM_DB_OK)
 		fail_msg("%s: %s", q, tm_db_error(db));
 	tm_db_close(db);
 }

@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../support/sql.h"
 #include "../support/http.h"
 #include "../support/stack.h"
 #include "tm/db.h"
@@ -472,9 +473,8 @@ static void test_created_project_reaches_another_service(void **state)
 	PGresult *res = NULL;
 	const char *p[] = {id};
 	assert_int_equal(tm_db_open(&db, stack.database_url, "matching", err, sizeof(err)), 0);
-	assert_int_equal(tm_db_query(db, &res,
-				     "SELECT title FROM open_projects WHERE project_id = $1", 1, p),
-			 0);
+	assert_int_equal(
+		tsql(db, &res, "SELECT title FROM open_projects WHERE project_id = $1", 1, p), 0);
 	assert_int_equal(PQntuples(res), 1);
 	assert_string_equal(PQgetvalue(res, 0, 0), "Handmade marketplace");
 	PQclear(res);
@@ -496,10 +496,9 @@ static void test_redelivered_event_is_applied_once(void **state)
 	const char *p[] = {id};
 	for (int i = 0; i < 150; i++) {
 		assert_int_equal(
-			tm_db_query(
-				db, &res,
-				"SELECT count(*) FROM matching.open_projects WHERE project_id = $1",
-				1, p),
+			tsql(db, &res,
+			     "SELECT count(*) FROM matching.open_projects WHERE project_id = $1", 1,
+			     p),
 			0);
 		bool seen = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 		PQclear(res);
@@ -511,22 +510,19 @@ static void test_redelivered_event_is_applied_once(void **state)
 	double dups = metric("tm_events_duplicate_total{service=\"matching\"}");
 	/* what a relay crash between delivery and marking the row sent leaves behind */
 	assert_int_equal(
-		tm_db_query(
-			db, NULL,
-			"INSERT INTO outbox (event_id, topic, subject, type, payload) "
-			"SELECT event_id, topic, subject, type, payload FROM outbox WHERE subject = $1",
-			1, p),
+		tsql(db, NULL,
+		     "INSERT INTO outbox (event_id, topic, subject, type, payload) "
+		     "SELECT event_id, topic, subject, type, payload FROM outbox WHERE subject = $1",
+		     1, p),
 		0);
-	assert_int_equal(
-		tm_db_query(db, NULL, "SELECT pg_notify('tm_outbox_projects', '')", 0, NULL), 0);
+	assert_int_equal(tsql(db, NULL, "SELECT pg_notify('tm_outbox_projects', '')", 0, NULL), 0);
 	assert_true(wait_metric("tm_events_duplicate_total{service=\"matching\"}", dups + 1) ==
 		    dups + 1);
 	assert_true(metric("tm_events_applied_total{service=\"matching\"}") == applied);
-	assert_int_equal(
-		tm_db_query(db, &res,
-			    "SELECT count(*) FROM matching.open_projects WHERE project_id = $1", 1,
-			    p),
-		0);
+	assert_int_equal(tsql(db, &res,
+			      "SELECT count(*) FROM matching.open_projects WHERE project_id = $1",
+			      1, p),
+			 0);
 	assert_string_equal(PQgetvalue(res, 0, 0), "1");
 	PQclear(res);
 	tm_db_close(db);
@@ -698,12 +694,11 @@ static void test_registration_is_announced_as_user_registered(void **state)
 	assert_int_equal(tm_db_open(&db, stack.database_url, "identity", err, sizeof(err)), 0);
 	const char *p[] = {id};
 	for (int i = 0; i < 150; i++) { /* published through the outbox */
-		assert_int_equal(
-			tm_db_query(db, &res,
-				    "SELECT count(*) FROM outbox WHERE subject = $1 AND "
-				    "type = 'taskmesh.v1.UserRegistered' AND sent_at IS NOT NULL",
-				    1, p),
-			0);
+		assert_int_equal(tsql(db, &res,
+				      "SELECT count(*) FROM outbox WHERE subject = $1 AND "
+				      "type = 'taskmesh.v1.UserRegistered' AND sent_at IS NOT NULL",
+				      1, p),
+				 0);
 		bool sent = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 		PQclear(res);
 		if (sent) {

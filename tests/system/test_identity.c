@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../support/sql.h"
 #include "../support/fake_github.h"
 #include "tm/db.h"
 #include "tm/jwt.h"
@@ -99,8 +100,8 @@ static int teardown(void **state)
 /* Forgets the failed logins counted against 127.0.0.1 (see the top comment). */
 static void clear_client_failures(void)
 {
-	assert_int_equal(tm_db_query(db, NULL, "DELETE FROM login_failures WHERE key LIKE 'ip:%'",
-				     0, NULL),
+	assert_int_equal(tsql(db, NULL, "DELETE FROM login_failures WHERE key LIKE 'ip:%'", 0,
+			      NULL),
 			 TM_DB_OK);
 }
 
@@ -287,8 +288,7 @@ static void stored_hash(const char *id, char *out, size_t len)
 {
 	PGresult *res = NULL;
 	const char *p[] = {id};
-	assert_int_equal(tm_db_query(db, &res, "SELECT password_hash FROM users WHERE id = $1", 1,
-				     p),
+	assert_int_equal(tsql(db, &res, "SELECT password_hash FROM users WHERE id = $1", 1, p),
 			 TM_DB_OK);
 	assert_int_equal(PQntuples(res), 1);
 	snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
@@ -299,7 +299,7 @@ static long db_count(const char *sql, const char *param)
 {
 	PGresult *res = NULL;
 	const char *p[] = {param};
-	assert_int_equal(tm_db_query(db, &res, sql, param ? 1 : 0, param ? p : NULL), TM_DB_OK);
+	assert_int_equal(tsql(db, &res, sql, param ? 1 : 0, param ? p : NULL), TM_DB_OK);
 	long n = atol(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return n;

@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../support/sql.h"
 #include "../support/http.h"
 #include "../support/stack.h"
 #include "taskmesh/v1/envelope.pb-c.h"
@@ -90,23 +91,22 @@ static const char *jstr(const cJSON *o, const char *name)
 /* An event into matching's outbox, as matching would: its relay publishes it on
  * tm.matching.v1 and tm-projects consumes it. Returns once tm-projects has
  * taken it (its inbox has the event). */
-static void as_matching(const ProtobufCMessage *ev)
+static void as_matching_on(const char *subject, const ProtobufCMessage *ev)
 {
 	struct tm_db *db;
 	PGresult *r = NULL;
 	char err[256], id[TM_UUID_LEN + 1];
 	assert_int_equal(tm_db_open(&db, stack.database_url, "matching", err, sizeof(err)), 0);
 	assert_int_equal(tm_db_begin(db), 0);
-	assert_int_equal(tm_outbox_add(db, "tm.matching.v1", project, ev, "tm-matching", NULL, id),
+	assert_int_equal(tm_outbox_add(db, "tm.matching.v1", subject, ev, "tm-matching", NULL, id),
 			 0);
 	assert_int_equal(tm_db_commit(db), 0);
 	const char *p[] = {id};
 	for (int i = 0; i < 300; i++) {
-		assert_int_equal(
-			tm_db_query(db, &r,
-				    "SELECT count(*) FROM projects.inbox WHERE event_id = $1", 1,
-				    p),
-			0);
+		assert_int_equal(tsql(db, &r,
+				      "SELECT count(*) FROM projects.inbox WHERE event_id = $1", 1,
+				      p),
+				 0);
 		bool taken = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
 		PQclear(r);
 		if (taken)
@@ -114,6 +114,11 @@ static void as_matching(const ProtobufCMessage *ev)
 		tm_sleep_ms(50);
 	}
 	tm_db_close(db);
+}
+
+static void as_matching(const ProtobufCMessage *ev)
+{
+	as_matching_on(project, ev);
 }
 
 /* How a proposal does not fit the project. */
@@ -212,14 +217,20 @@ static void wait_answer(const char *path, const char *tok, long want)
 
 /* Runs sql ($1 the project, $2 the event type) on tm-projects' schema; the
  * caller clears the result and closes *db. */
-static PGresult *outbox_query(const char *sql, const char *type, struct tm_db **db)
+static PGresult *outbox_query_on(const char *sql, const char *project_id, const char *type,
+				 struct tm_db **db)
 {
 	PGresult *r = NULL;
 	char err[256];
-	const char *p[] = {project, type};
+	const char *p[] = {project_id, type};
 	assert_int_equal(tm_db_open(db, stack.database_url, "projects", err, sizeof(err)), 0);
-	assert_int_equal(tm_db_query(*db, &r, sql, 2, p), 0);
+	assert_int_equal(tsql(*db, &r, sql, 2, p), 0);
 	return r;
+}
+
+static PGresult *outbox_query(const char *sql, const char *type, struct tm_db **db)
+{
+	return outbox_query_on(sql, project, type, db);
 }
 
 /* The body of the last event of a type tm-projects announced for the project. */
@@ -248,15 +259,21 @@ static Taskmesh__V1__Event *last_announced(const char *type)
 }
 
 /* Events of a type in tm-projects' outbox for the project (what it announced). */
-static int announced(const char *type)
+static int announced_on(const char *project_id, const char *type)
 {
 	struct tm_db *db;
-	PGresult *r = outbox_query("SELECT count(*) FROM outbox WHERE subject = $1 AND type = $2",
-				   type, &db);
+	PGresult *r =
+		outbox_query_on("SELECT count(*) FROM outbox WHERE subject = $1 AND type = $2",
+				project_id, type, &db);
 	int n = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	tm_db_close(db);
 	return n;
+}
+
+static int announced(const char *type)
+{
+	return announced_on(project, type);
 }
 
 static void test_an_analyzed_project_has_tasks(void **state)
@@ -407,7 +424,8 @@ static void test_a_decline_offers_the_task_to_the_next_match(void **state)
 	assert_string_equal(jstr(t, "assignedDeveloperId"), dev_c);
 	cJSON_Delete(t);
 	holder[0] = dev_c_tok;
-	assert_int_equal(announced("taskmesh.v1.TaskOffered"), 2);
+	/* every offer is announced: the proposal's, and the two after the declines */
+	assert_int_equal(announced("taskmesh.v1.TaskOffered"), ntasks + 2);
 	assert_int_equal(announced("taskmesh.v1.TaskDeclined"), 2);
 }
 
@@ -607,6 +625,147 @@ static void test_progress_is_weighted_by_hours_and_milestones_are_announced_once
 	cJSON_Delete(call("PATCH", path, dev_a_tok, "{\"status\":\"in_progress\"}", 400));
 }
 
+/* ---- who may see a project: one rule, in every service (common/tm/members.h) ---- */
+
+static char p2[TM_UUID_LEN + 1], p2_tasks[MAX_TASKS][TM_UUID_LEN + 1];
+static int p2_ntasks;
+
+/* Whether the developer sees the second project: at once in tm-projects (it
+ * keeps the facts in the same transaction as the change), and in the
+ * overview of every service (projected from events: a bounded wait). */
+static void sees(const char *tok, bool yes)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/projects/%s", p2);
+	cJSON_Delete(call("GET", path, tok, NULL, yes ? 200 : 404));
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/overview", p2);
+	wait_answer(path, tok, yes ? 200 : 404);
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/tasks", p2);
+	cJSON_Delete(call("GET", path, tok, NULL, yes ? 200 : 404));
+}
+
+/* TeamProposed for the second project: task 0 to first (alternate: alt, when
+ * given), every other task to rest. */
+static void propose_p2(const char *senior, const char *first, const char *alt, const char *rest)
+{
+	Taskmesh__V1__TeamProposed ev = TASKMESH__V1__TEAM_PROPOSED__INIT;
+	Taskmesh__V1__TeamAssignment as[MAX_TASKS], *ap[MAX_TASKS];
+	Taskmesh__V1__Candidate c = TASKMESH__V1__CANDIDATE__INIT, *cs[] = {&c};
+	char id[TM_UUID_LEN + 1], *roles[] = {"senior developer"};
+
+	tm_uuid_v4(id);
+	c.developer_id = (char *)alt;
+	c.match_score = 0.6;
+	for (int i = 0; i < p2_ntasks; i++) {
+		taskmesh__v1__team_assignment__init(&as[i]);
+		as[i].task_id = p2_tasks[i];
+		as[i].developer_id = (char *)(i == 0 ? first : rest);
+		as[i].match_score = 0.8;
+		if (i == 0 && alt) {
+			as[i].n_alternates = 1;
+			as[i].alternates = cs;
+		}
+		ap[i] = &as[i];
+	}
+	ev.project_id = p2;
+	ev.proposal_id = id;
+	ev.senior_developer_id = (char *)senior;
+	ev.n_assignments = (size_t)p2_ntasks;
+	ev.assignments = ap;
+	ev.total_cost_cents = 500000;
+	ev.currency = "USD";
+	ev.timeline_days = 20;
+	ev.n_roles = 1;
+	ev.roles = roles;
+	as_matching_on(p2, &ev.base);
+}
+
+static void test_one_membership_rule_in_every_service(void **state)
+{
+	char x[TM_UUID_LEN + 1], y[TM_UUID_LEN + 1], z[TM_UUID_LEN + 1], lead[TM_UUID_LEN + 1];
+	char x_tok[1024], y_tok[1024], z_tok[1024], lead_tok[1024], path[256];
+	(void)state;
+	tm_uuid_v4(x);
+	tm_uuid_v4(y);
+	tm_uuid_v4(z);
+	tm_uuid_v4(lead);
+	http_mint_token(stack.jwt_secret, x, "developer", x_tok, sizeof(x_tok));
+	http_mint_token(stack.jwt_secret, y, "developer", y_tok, sizeof(y_tok));
+	http_mint_token(stack.jwt_secret, z, "developer", z_tok, sizeof(z_tok));
+	http_mint_token(stack.jwt_secret, lead, "developer", lead_tok, sizeof(lead_tok));
+	cJSON *p = call("POST", "/api/v1/projects", client_tok,
+			"{\"title\":\"Booking site\",\"description\":\"A booking site for a yoga "
+			"studio with card payments and e-mail reminders.\"}",
+			202);
+	snprintf(p2, sizeof(p2), "%s", jstr(p, "id"));
+	cJSON_Delete(p);
+	snprintf(path, sizeof(path), "/api/v1/projects/%s", p2);
+	wait_field(path, client_tok, "status", "analyzed");
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/tasks?limit=100", p2);
+	cJSON *t = call("GET", path, client_tok, NULL, 200), *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(t, "items"))
+		snprintf(p2_tasks[p2_ntasks++], sizeof(p2_tasks[0]), "%s", jstr(it, "id"));
+	cJSON_Delete(t);
+	assert_true(p2_ntasks >= 2);
+
+	/* proposed: the developers offered a task see it; the alternate, the
+	 * proposed lead without a task and strangers do not */
+	propose_p2(lead, x, y, z);
+	snprintf(path, sizeof(path), "/api/v1/projects/%s", p2);
+	wait_field(path, client_tok, "status", "proposed");
+	sees(x_tok, true);
+	sees(z_tok, true);
+	sees(y_tok, false);
+	sees(lead_tok, false);
+	sees(stranger_tok, false);
+	assert_int_equal(announced_on(p2, "taskmesh.v1.TaskOffered"), p2_ntasks);
+	cJSON *list = call("GET", "/api/v1/projects", x_tok, NULL, 200);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "items")), 1);
+	cJSON_Delete(list);
+
+	/* a decline ends the offer: the project is out of sight; the next one sees it */
+	snprintf(path, sizeof(path), "/api/v1/tasks/%s/decline", p2_tasks[0]);
+	cJSON_Delete(call("POST", path, x_tok, NULL, 200));
+	sees(x_tok, false);
+	sees(y_tok, true);
+	list = call("GET", "/api/v1/projects", x_tok, NULL, 200);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "items")), 0);
+	cJSON_Delete(list);
+
+	/* a newer proposal gives task 0 to z: y's offer is withdrawn, announced */
+	propose_p2(lead, z, NULL, z);
+	assert_int_equal(announced_on(p2, "taskmesh.v1.TaskOfferWithdrawn"), 1);
+	sees(y_tok, false);
+	sees(z_tok, true);
+
+	/* approved: the lead is on the approved team */
+	snprintf(path, sizeof(path), "/api/v1/projects/%s/proposal/approve", p2);
+	cJSON_Delete(call("POST", path, client_tok, NULL, 200));
+	sees(lead_tok, true);
+	sees(x_tok, false);
+}
+
+static void test_a_membership_the_database_cannot_tell_is_503_not_404(void **state)
+{
+	struct tm_db *db;
+	char err[256], path[256];
+	(void)state;
+	assert_int_equal(tm_db_open(&db, stack.database_url, "projects", err, sizeof(err)), 0);
+	assert_int_equal(
+		tm_db_script(db, "ALTER TABLE projects.project_members RENAME TO members_gone"), 0);
+	snprintf(path, sizeof(path), "/api/v1/projects/%s", p2);
+	cJSON *e = call("GET", path, client_tok, NULL, 503);
+	assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(e, "error"), "code"),
+			    "SERVICE_UNAVAILABLE");
+	cJSON_Delete(e);
+	cJSON_Delete(call("GET", path, stranger_tok, NULL, 503));
+	assert_int_equal(
+		tm_db_script(db, "ALTER TABLE projects.members_gone RENAME TO project_members"), 0);
+	tm_db_close(db);
+	cJSON_Delete(call("GET", path, client_tok, NULL, 200));
+	cJSON_Delete(call("GET", path, stranger_tok, NULL, 404));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -619,6 +778,8 @@ int main(void)
 		cmocka_unit_test(test_bad_task_updates_are_refused),
 		cmocka_unit_test(
 			test_progress_is_weighted_by_hours_and_milestones_are_announced_once),
+		cmocka_unit_test(test_one_membership_rule_in_every_service),
+		cmocka_unit_test(test_a_membership_the_database_cannot_tell_is_503_not_404),
 	};
 	return cmocka_run_group_tests_name("system: proposal, tasks, progress", tests, setup,
 					   teardown);

@@ -473,30 +473,6 @@ static void test_unpacked_request_without_title_or_description_is_an_error(void 
 		fail_msg("the child exited %d (sanitizer report above?)", WEXITSTATUS(status));
 }
 
-/* ---- list limit ---------------------------------------------------------------------------- */
-
-static void test_list_limit_zero_means_the_default(void **state)
-{
-	assert_int_equal(project_list_limit(0), PROJECT_LIST_LIMIT_DEFAULT);
-	assert_int_equal(PROJECT_LIST_LIMIT_DEFAULT, 20);
-}
-
-static void test_list_limit_within_1_to_100_is_kept(void **state)
-{
-	assert_int_equal(PROJECT_LIST_LIMIT_MAX, 100);
-	for (int32_t l = 1; l <= 100; l++)
-		assert_int_equal(project_list_limit(l), l);
-}
-
-static void test_list_limit_out_of_range_is_refused(void **state)
-{
-	assert_int_equal(project_list_limit(101), -1);
-	assert_int_equal(project_list_limit(-1), -1);
-	assert_int_equal(project_list_limit(1000), -1);
-	assert_int_equal(project_list_limit(INT32_MAX), -1);
-	assert_int_equal(project_list_limit(INT32_MIN), -1);
-}
-
 /* ---- status names ---------------------------------------------------------------------------- */
 
 static void test_every_status_name_maps_to_its_enum(void **state)
@@ -562,9 +538,6 @@ int main(void)
 		cmocka_unit_test(test_every_bad_field_is_reported_in_order),
 		cmocka_unit_test(test_errors_beyond_maxerrs_are_counted_not_written),
 		cmocka_unit_test(test_unpacked_request_without_title_or_description_is_an_error),
-		cmocka_unit_test(test_list_limit_zero_means_the_default),
-		cmocka_unit_test(test_list_limit_within_1_to_100_is_kept),
-		cmocka_unit_test(test_list_limit_out_of_range_is_refused),
 		cmocka_unit_test(test_every_status_name_maps_to_its_enum),
 		cmocka_unit_test(test_unknown_status_name_is_unspecified),
 	};
